@@ -1,0 +1,237 @@
+//! The typed rows that flow through the dataflow: the bronze event as the original generator
+//! writes it, the parsed order body, and one row struct per view. Everything here crosses
+//! process boundaries through serde + bincode, so rows are plain structs and externally
+//! tagged enums only (no `serde_json::Value`, no `skip_serializing_if`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::money::Money;
+use crate::time::{Day, Micros};
+
+/// The eight lifecycle event types, in lifecycle order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum EventType {
+    /// The customer placed the order; the body carries the items.
+    OrderCreated,
+    /// The kitchen started cooking.
+    GkStarted,
+    /// The kitchen finished cooking.
+    GkFinished,
+    /// The order is packed and ready for pickup.
+    GkReady,
+    /// The driver arrived at the kitchen.
+    DriverArrived,
+    /// The driver picked the order up; the body carries the route.
+    DriverPickedUp,
+    /// A position update on the way to the customer.
+    DriverPing,
+    /// The order reached the customer.
+    Delivered,
+}
+
+impl EventType {
+    /// Every event type, in lifecycle order.
+    pub const ALL: [EventType; 8] = [
+        EventType::OrderCreated,
+        EventType::GkStarted,
+        EventType::GkFinished,
+        EventType::GkReady,
+        EventType::DriverArrived,
+        EventType::DriverPickedUp,
+        EventType::DriverPing,
+        EventType::Delivered,
+    ];
+
+    /// The name used in the files (`order_created`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::OrderCreated => "order_created",
+            EventType::GkStarted => "gk_started",
+            EventType::GkFinished => "gk_finished",
+            EventType::GkReady => "gk_ready",
+            EventType::DriverArrived => "driver_arrived",
+            EventType::DriverPickedUp => "driver_picked_up",
+            EventType::DriverPing => "driver_ping",
+            EventType::Delivered => "delivered",
+        }
+    }
+
+    /// The event type named `name`, if it is one of the eight.
+    pub fn parse(name: &str) -> Option<EventType> {
+        EventType::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for EventType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One ordered item inside an `order_created` body.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Item {
+    /// Item id (`items.id`).
+    pub id: i32,
+    /// Category id.
+    pub category_id: i32,
+    /// Menu id.
+    pub menu_id: i32,
+    /// Brand id.
+    pub brand_id: i32,
+    /// Item name as written in the body.
+    pub name: String,
+    /// Unit price, parsed from the JSON number's decimal text.
+    pub price: Money,
+    /// Quantity ordered; always ≥ 1 (the reader dead-letters anything else).
+    pub qty: i32,
+}
+
+/// A well-formed bronze event: the original's record, with the timestamp parsed.
+///
+/// Field order matters: the derived `Ord` makes `(ts, event_id, body)` the tie-breaker when
+/// several copies of one identity differ (see [`crate::bronze::dedup`]).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Event {
+    /// Event time, microseconds since the Unix epoch, UTC.
+    pub ts: Micros,
+    /// `event_id` as written (32 hex chars from the generator); empty when the file had none.
+    pub event_id: String,
+    /// The body, a JSON document as a string, kept verbatim for bronze.
+    pub body: String,
+    /// Event type.
+    pub event_type: EventType,
+    /// Order id.
+    pub order_id: String,
+    /// Position in the order's lifecycle (`sequence`, or `seq`).
+    pub sequence: i64,
+    /// Ghost kitchen id.
+    pub gk_id: String,
+    /// Location name (`sanfrancisco`, …).
+    pub location: String,
+    /// `ts` exactly as written in the file (bronze keeps the raw string, as the reference).
+    pub ts_raw: String,
+    /// The parsed items of an `order_created` body; empty for every other type.
+    pub items: Vec<Item>,
+}
+
+impl Event {
+    /// The identity duplicates share: (order_id, event_type, sequence).
+    pub fn identity(&self) -> (String, EventType, i64) {
+        (self.order_id.clone(), self.event_type, self.sequence)
+    }
+}
+
+/// A record the reader or the dataflow rejected, with enough context to find and fix it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// Short machine-readable reason class (`malformed_json`, `bad_timestamp`, …).
+    pub reason: String,
+    /// Human-readable detail naming the field and the problem.
+    pub detail: String,
+    /// Source file, relative to the landing directory.
+    pub source_file: String,
+    /// Position in the file: `line N` (JSON Lines) or `index N` (JSON array), 1-based lines.
+    pub position: String,
+    /// The offending text (truncated to a bounded length by the reader).
+    pub raw: String,
+}
+
+/// `silver_order_items`: one row per item per order.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SilverOrderItem {
+    /// Order id.
+    pub order_id: String,
+    /// Ghost kitchen id.
+    pub gk_id: String,
+    /// Location name.
+    pub location: String,
+    /// `order_created` event time (µs UTC).
+    pub order_ts: Micros,
+    /// UTC day of `order_ts`.
+    pub order_day: Day,
+    /// Item id.
+    pub item_id: i32,
+    /// Menu id.
+    pub menu_id: i32,
+    /// Category id.
+    pub category_id: i32,
+    /// Brand id.
+    pub brand_id: i32,
+    /// Item name.
+    pub item_name: String,
+    /// Unit price.
+    pub price: Money,
+    /// Quantity.
+    pub qty: i32,
+    /// `price × qty`, exact.
+    pub extended_price: Money,
+}
+
+/// `gold_order_header`: per-order revenue and counts.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct GoldOrderHeader {
+    /// Order id.
+    pub order_id: String,
+    /// Ghost kitchen id.
+    pub gk_id: String,
+    /// Location name.
+    pub location: String,
+    /// UTC day of the order.
+    pub order_day: Day,
+    /// Sum of extended prices.
+    pub order_revenue: Money,
+    /// Sum of quantities.
+    pub total_qty: i64,
+    /// Number of item rows (the reference's `count(item_id)`).
+    pub total_items: i64,
+    /// Sorted set of brand ids in the order.
+    pub brands_in_order: Vec<i32>,
+}
+
+/// `gold_item_sales_day`: units and revenue per item and day.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct GoldItemSalesDay {
+    /// Item id.
+    pub item_id: i32,
+    /// Menu id.
+    pub menu_id: i32,
+    /// Category id.
+    pub category_id: i32,
+    /// Brand id.
+    pub brand_id: i32,
+    /// UTC day.
+    pub day: Day,
+    /// Sum of quantities.
+    pub units_sold: i64,
+    /// Sum of extended prices.
+    pub gross_revenue: Money,
+}
+
+/// `gold_brand_sales_day`: orders, items and revenue per brand and day.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct GoldBrandSalesDay {
+    /// Brand id.
+    pub brand_id: i32,
+    /// UTC day.
+    pub day: Day,
+    /// Exact number of distinct orders containing the brand.
+    pub orders: i64,
+    /// Sum of quantities.
+    pub items_sold: i64,
+    /// Sum of extended prices.
+    pub brand_revenue: Money,
+}
+
+/// `gold_location_sales_hourly`: orders and revenue per location and hour.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct GoldLocationSalesHourly {
+    /// Location name.
+    pub location: String,
+    /// Order time truncated to the hour (µs UTC).
+    pub hour_ts: Micros,
+    /// Exact number of distinct orders.
+    pub orders: i64,
+    /// Sum of extended prices.
+    pub revenue: Money,
+}

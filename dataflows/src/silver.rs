@@ -1,0 +1,3 @@
+//! Silver stages.
+
+pub mod order_items;

@@ -1,0 +1,1 @@
+//! The timely job.
