@@ -1,1 +1,559 @@
-//! The timely job.
+//! The timely job behind `caspers run`: each worker lists the landing directory, reads the
+//! files it owns, feeds their events in epochs into the views of `caspers_dataflows`, and
+//! publishes the lake at the frontier.
+//!
+//! The timely timestamp is the ingest epoch. Bronze files are staged as their landing file is
+//! read and renamed into place once the views have caught up with that epoch, so bronze never
+//! runs ahead of silver and gold for long; replay publishes everything once, at the end.
+
+pub mod discover;
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use differential_dataflow::input::Input;
+use serde::Serialize;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::operator::Operator;
+
+use caspers_dataflows::model::{DeadLetter, Event};
+use caspers_dataflows::time::format_timestamp;
+
+use crate::sink::lake::{lake_sink, LakeRow, PublishPolicy, SinkStatus};
+use crate::sink::parquet;
+use discover::{list_files, owner, LandingFile};
+
+/// Timely's own cluster flags, parsed by clap so they mean what they mean in timely's examples.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TimelyArgs {
+    /// Worker threads per process.
+    #[arg(short = 'w', long = "workers", default_value_t = 1)]
+    pub workers: usize,
+    /// Number of processes.
+    #[arg(short = 'n', long = "processes", default_value_t = 1)]
+    pub processes: usize,
+    /// This process's index, 0-based.
+    #[arg(short = 'p', long = "process", default_value_t = 0)]
+    pub process: usize,
+    /// File with one `host:port` per process; default `localhost:2101+i`.
+    #[arg(short = 'h', long = "hostfile")]
+    pub hostfile: Option<PathBuf>,
+}
+
+impl TimelyArgs {
+    /// The timely configuration these flags describe.
+    pub fn to_config(&self) -> anyhow::Result<timely::Config> {
+        anyhow::ensure!(self.workers >= 1, "-w must be at least 1");
+        anyhow::ensure!(self.processes >= 1, "-n must be at least 1");
+        anyhow::ensure!(
+            self.process < self.processes,
+            "-p {} is not below -n {}",
+            self.process,
+            self.processes
+        );
+        let communication = if self.processes > 1 {
+            let addresses = match &self.hostfile {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path)
+                        .with_context(|| format!("reading hostfile {}", path.display()))?;
+                    let lines: Vec<String> = text
+                        .lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty())
+                        .take(self.processes)
+                        .map(String::from)
+                        .collect();
+                    anyhow::ensure!(
+                        lines.len() == self.processes,
+                        "hostfile {} has {} addresses, -n is {}",
+                        path.display(),
+                        lines.len(),
+                        self.processes
+                    );
+                    lines
+                }
+                None => (0..self.processes)
+                    .map(|i| format!("localhost:{}", 2101 + i))
+                    .collect(),
+            };
+            timely::CommunicationConfig::Cluster {
+                threads: self.workers,
+                process: self.process,
+                addresses,
+                report: false,
+                zerocopy: false,
+            }
+        } else if self.workers > 1 {
+            timely::CommunicationConfig::Process(self.workers)
+        } else {
+            timely::CommunicationConfig::Thread
+        };
+        Ok(timely::Config {
+            communication,
+            worker: timely::WorkerConfig::default(),
+        })
+    }
+}
+
+/// `caspers run` options.
+#[derive(Debug, Clone, clap::Args)]
+#[command(disable_help_flag = true)]
+pub struct RunArgs {
+    /// Landing directory holding the event files (read recursively).
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Lake directory the tables are published into.
+    #[arg(long)]
+    pub lake: PathBuf,
+    /// Keep polling the landing directory for new files instead of exiting after the replay.
+    #[arg(long)]
+    pub follow: bool,
+    /// Polling interval in follow mode, milliseconds.
+    #[arg(long, default_value_t = 500)]
+    pub poll_ms: u64,
+    /// Minimum interval between publishes in follow mode, milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    pub publish_ms: u64,
+    /// An epoch ends after the file that brings it to this many events.
+    #[arg(long, default_value_t = 200_000)]
+    pub epoch_events: usize,
+    /// In follow mode, exit once no new file arrived for this many milliseconds and everything
+    /// read is published (for demos and tests; each worker decides on its own files).
+    #[arg(long)]
+    pub idle_exit_ms: Option<u64>,
+    /// No progress bar and no summary on stdout.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Timely cluster flags.
+    #[command(flatten)]
+    pub timely: TimelyArgs,
+    /// Print help.
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+}
+
+impl RunArgs {
+    /// Replay `input` into `lake` on one worker, with defaults otherwise.
+    pub fn replay(input: impl Into<PathBuf>, lake: impl Into<PathBuf>) -> RunArgs {
+        RunArgs {
+            input: input.into(),
+            lake: lake.into(),
+            follow: false,
+            poll_ms: 500,
+            publish_ms: 1000,
+            epoch_events: 200_000,
+            idle_exit_ms: None,
+            quiet: true,
+            timely: TimelyArgs {
+                workers: 1,
+                processes: 1,
+                process: 0,
+                hostfile: None,
+            },
+            help: None,
+        }
+    }
+}
+
+/// What a run did; printed at the end and written to `LAKE/_runs/<start>.json`.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct RunSummary {
+    /// Wall-clock start, UTC.
+    pub started_at: String,
+    /// Landing files read.
+    pub files: i64,
+    /// Well-formed events ingested.
+    pub events: i64,
+    /// Well-formed events by type.
+    pub events_by_type: BTreeMap<String, i64>,
+    /// Rejected records.
+    pub dead_letters: i64,
+    /// Rejected records by reason.
+    pub dead_letters_by_reason: BTreeMap<String, i64>,
+    /// Epochs of the busiest local worker.
+    pub epochs: u64,
+    /// Lake files written (this process).
+    pub files_written: u64,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// Workers per process.
+    pub workers: usize,
+    /// Processes.
+    pub processes: usize,
+}
+
+/// What each worker hands back when it finishes.
+#[derive(Debug, Default)]
+struct WorkerReport {
+    stats: BTreeMap<String, i64>,
+    epochs: u64,
+    files_written: u64,
+}
+
+/// Runs the job to completion (replay) or until idle/killed (follow).
+pub fn run(args: &RunArgs) -> anyhow::Result<RunSummary> {
+    let started = Instant::now();
+    let started_at = format_timestamp(now_micros());
+    anyhow::ensure!(
+        args.input.is_dir(),
+        "landing directory {} does not exist or is not a directory",
+        args.input.display()
+    );
+    check_writable(&args.lake)?;
+    let config = args.timely.to_config()?;
+    let ingested = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
+    let progress = (!args.quiet && args.timely.process == 0).then(|| progress_bar(&ingested));
+
+    let worker_args = args.clone();
+    let counters = ingested.clone();
+    let guards = timely::execute(config, move |worker| {
+        run_worker(worker, &worker_args, &counters).map_err(|e| format!("{e:#}"))
+    })
+    .map_err(|e| anyhow::anyhow!("starting timely: {e}"))?;
+    let mut reports = Vec::new();
+    for result in guards.join() {
+        match result {
+            Ok(Ok(report)) => reports.push(report),
+            Ok(Err(message)) => anyhow::bail!("{message}"),
+            Err(panic) => anyhow::bail!("a worker failed: {panic}"),
+        }
+    }
+    if let Some((bar, stop)) = progress {
+        stop.store(1, Ordering::Relaxed);
+        let _ = bar.join();
+    }
+
+    let mut summary = RunSummary {
+        started_at,
+        workers: args.timely.workers,
+        processes: args.timely.processes,
+        seconds: started.elapsed().as_secs_f64(),
+        ..RunSummary::default()
+    };
+    for report in &reports {
+        summary.epochs = summary.epochs.max(report.epochs);
+        summary.files_written += report.files_written;
+        for (key, value) in &report.stats {
+            if let Some(kind) = key.strip_prefix("events:") {
+                summary.events += value;
+                *summary.events_by_type.entry(kind.to_string()).or_insert(0) += value;
+            } else if let Some(reason) = key.strip_prefix("dead_letters:") {
+                summary.dead_letters += value;
+                *summary
+                    .dead_letters_by_reason
+                    .entry(reason.to_string())
+                    .or_insert(0) += value;
+            } else if key == "files" {
+                summary.files += value;
+            }
+        }
+    }
+    if args.timely.process == 0 {
+        write_run_summary(&args.lake, &summary)?;
+    }
+    Ok(summary)
+}
+
+fn run_worker(
+    worker: &mut timely::worker::Worker,
+    args: &RunArgs,
+    ingested: &(AtomicU64, AtomicU64),
+) -> anyhow::Result<WorkerReport> {
+    let index = worker.index();
+    let peers = worker.peers();
+    let status = Rc::new(RefCell::new(SinkStatus::default()));
+    let stats_out: Rc<RefCell<BTreeMap<String, i64>>> = Rc::default();
+    let policy = if args.follow {
+        PublishPolicy::Every(Duration::from_millis(args.publish_ms))
+    } else {
+        PublishPolicy::AtEnd
+    };
+
+    let (mut events_in, mut stats_in, probe) = worker.dataflow_named("caspers", |scope| {
+        let (events_in, events) = scope.new_collection::<Event, isize>();
+        let (stats_in, stats) = scope.new_collection::<String, isize>();
+        let views = caspers_dataflows::build_all(events);
+        let rows = views
+            .silver_order_items
+            .map(LakeRow::Silver)
+            .concat(views.gold_order_header.map(LakeRow::OrderHeader))
+            .concat(views.gold_item_sales_day.map(LakeRow::ItemSalesDay))
+            .concat(views.gold_brand_sales_day.map(LakeRow::BrandSalesDay))
+            .concat(
+                views
+                    .gold_location_sales_hourly
+                    .map(LakeRow::LocationSalesHourly),
+            );
+        let (probe, rows) = rows.probe();
+        lake_sink(rows, args.lake.clone(), policy, status.clone());
+        let totals = stats_out.clone();
+        stats.inner.sink(
+            Exchange::new(|_: &(String, u64, isize)| 0),
+            "run statistics",
+            move |(input, _frontier)| {
+                input.for_each(|_cap, data| {
+                    let mut totals = totals.borrow_mut();
+                    for (key, _time, diff) in data.drain(..) {
+                        *totals.entry(key).or_insert(0) += i64::try_from(diff).unwrap_or(0);
+                    }
+                });
+            },
+        );
+        (events_in, stats_in, probe)
+    });
+
+    let poll = Duration::from_millis(args.poll_ms);
+    let idle_exit = args.idle_exit_ms.map(Duration::from_millis);
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    let mut queue: VecDeque<LandingFile> = VecDeque::new();
+    let mut staged_bronze: Vec<(u64, PathBuf, PathBuf)> = Vec::new();
+    let mut epoch: u64 = 0;
+    let mut last_scan: Option<Instant> = None;
+    let mut last_new_file = Instant::now();
+
+    loop {
+        let mut scanned = false;
+        if last_scan.is_none_or(|t| t.elapsed() >= poll) {
+            let files = list_files(&args.input)
+                .with_context(|| format!("listing {}", args.input.display()))?;
+            for file in files {
+                if owner(&file.rel, peers) == index && seen.insert(file.rel.clone()) {
+                    queue.push_back(file);
+                    last_new_file = Instant::now();
+                }
+            }
+            last_scan = Some(Instant::now());
+            scanned = true;
+        }
+
+        if !queue.is_empty() {
+            let mut events_in_epoch = 0usize;
+            while let Some(file) = queue.pop_front() {
+                events_in_epoch += ingest_file(
+                    &file,
+                    &args.lake,
+                    epoch,
+                    &mut events_in,
+                    &mut stats_in,
+                    &mut staged_bronze,
+                )?;
+                ingested.0.fetch_add(1, Ordering::Relaxed);
+                if events_in_epoch >= args.epoch_events {
+                    break;
+                }
+            }
+            ingested.1.fetch_add(
+                u64::try_from(events_in_epoch).unwrap_or(0),
+                Ordering::Relaxed,
+            );
+            epoch += 1;
+            events_in.advance_to(epoch);
+            stats_in.advance_to(epoch);
+            events_in.flush();
+            stats_in.flush();
+            // Two epochs in flight keep both the reader and the dataflow busy without letting
+            // the reader run arbitrarily far ahead (memory).
+            worker.step_while(|| probe.less_than(&epoch.saturating_sub(2)));
+        } else if !args.follow {
+            break;
+        } else {
+            let caught_up = !probe.less_than(&epoch) && staged_bronze.is_empty();
+            if idle_exit.is_some_and(|d| last_new_file.elapsed() >= d) && caught_up {
+                break;
+            }
+            if scanned {
+                epoch += 1;
+                events_in.advance_to(epoch);
+                stats_in.advance_to(epoch);
+                events_in.flush();
+                stats_in.flush();
+            }
+            let wait = poll.saturating_sub(last_scan.map_or(Duration::ZERO, |t| t.elapsed()));
+            worker.step_or_park(Some(wait));
+        }
+
+        if args.follow {
+            let through = status.borrow().published_through;
+            commit_bronze(&mut staged_bronze, through)?;
+        }
+        if let Some(err) = status.borrow().error.clone() {
+            anyhow::bail!("publishing the lake failed: {err}");
+        }
+    }
+
+    drop(events_in);
+    drop(stats_in);
+    while worker.step_or_park(None) {}
+    if let Some(err) = status.borrow().error.clone() {
+        anyhow::bail!("publishing the lake failed: {err}");
+    }
+    commit_bronze(&mut staged_bronze, u64::MAX)?;
+    let files_written = status.borrow().files_written;
+    let stats = std::mem::take(&mut *stats_out.borrow_mut());
+    Ok(WorkerReport {
+        stats,
+        epochs: epoch,
+        files_written,
+    })
+}
+
+/// Reads and parses one landing file, inserts its events at the input's current epoch, writes
+/// its dead letters, and stages its bronze file. Returns the number of events.
+fn ingest_file(
+    file: &LandingFile,
+    lake: &Path,
+    epoch: u64,
+    events_in: &mut differential_dataflow::input::InputSession<u64, Event, isize>,
+    stats_in: &mut differential_dataflow::input::InputSession<u64, String, isize>,
+    staged_bronze: &mut Vec<(u64, PathBuf, PathBuf)>,
+) -> anyhow::Result<usize> {
+    let bytes = match std::fs::read(&file.path) {
+        Ok(bytes) => bytes,
+        // Removed after it was listed: nothing to ingest, and not an error of the job.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => {
+            let letter = DeadLetter {
+                reason: "unreadable_file".into(),
+                detail: format!("reading the file failed: {e}"),
+                source_file: file.rel.clone(),
+                position: "file".into(),
+                raw: String::new(),
+            };
+            write_dead_letters(lake, &file.rel, &[letter])?;
+            stats_in.update("dead_letters:unreadable_file".into(), 1);
+            return Ok(0);
+        }
+    };
+    let parsed = crate::source::parse_bytes(&file.rel, &bytes);
+    stats_in.update("files".into(), 1);
+    if !parsed.dead_letters.is_empty() {
+        write_dead_letters(lake, &file.rel, &parsed.dead_letters)?;
+        let mut by_reason: BTreeMap<&str, isize> = BTreeMap::new();
+        for letter in &parsed.dead_letters {
+            *by_reason.entry(letter.reason.as_str()).or_insert(0) += 1;
+        }
+        for (reason, n) in by_reason {
+            stats_in.update(format!("dead_letters:{reason}"), n);
+        }
+    }
+    let count = parsed.events.len();
+    if count > 0 {
+        let path = lake.join("all_events").join(bronze_file_name(&file.rel));
+        let batch = parquet::encode_all_events(&parsed.events)?;
+        let tmp = parquet::stage_parquet(&path, &batch)?;
+        staged_bronze.push((epoch, tmp, path));
+        let mut by_type: BTreeMap<&str, isize> = BTreeMap::new();
+        for event in &parsed.events {
+            *by_type.entry(event.event_type.as_str()).or_insert(0) += 1;
+        }
+        for (kind, n) in by_type {
+            stats_in.update(format!("events:{kind}"), n);
+        }
+        for event in parsed.events {
+            events_in.insert(event);
+        }
+    }
+    Ok(count)
+}
+
+/// The bronze file of a landing file: its relative path flattened, plus `.parquet`.
+pub fn bronze_file_name(rel: &str) -> String {
+    format!("{}.parquet", rel.replace('/', "__"))
+}
+
+fn commit_bronze(staged: &mut Vec<(u64, PathBuf, PathBuf)>, through: u64) -> anyhow::Result<()> {
+    let mut keep = Vec::new();
+    for (epoch, tmp, path) in staged.drain(..) {
+        if epoch < through {
+            parquet::commit_staged(&tmp, &path)?;
+        } else {
+            keep.push((epoch, tmp, path));
+        }
+    }
+    *staged = keep;
+    Ok(())
+}
+
+/// Writes the dead letters of one landing file as JSON Lines, atomically.
+fn write_dead_letters(lake: &Path, rel: &str, letters: &[DeadLetter]) -> anyhow::Result<()> {
+    let dir = lake.join("_dead_letter");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut text = String::new();
+    for letter in letters {
+        text.push_str(&serde_json::to_string(letter)?);
+        text.push('\n');
+    }
+    let name = format!("{}.jsonl", rel.replace('/', "__"));
+    write_atomic(&dir.join(name), text.as_bytes())
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = parquet::staged_name(path);
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))?;
+    Ok(())
+}
+
+fn check_writable(lake: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(lake)
+        .with_context(|| format!("creating the lake directory {}", lake.display()))?;
+    let probe = lake.join(".caspers-write-check");
+    std::fs::write(&probe, b"ok")
+        .with_context(|| format!("the lake directory {} is not writable", lake.display()))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+fn write_run_summary(lake: &Path, summary: &RunSummary) -> anyhow::Result<()> {
+    let dir = lake.join("_runs");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let stamp: String = summary
+        .started_at
+        .chars()
+        .map(|c| if c.is_ascii_digit() { c } else { '-' })
+        .collect();
+    write_atomic(
+        &dir.join(format!("{stamp}.json")),
+        serde_json::to_string_pretty(summary)?.as_bytes(),
+    )
+}
+
+/// Wall-clock now, µs since the Unix epoch; used for run metadata only, never inside views.
+pub fn now_micros() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(now.as_micros()).unwrap_or(i64::MAX)
+}
+
+type ProgressThread = (std::thread::JoinHandle<()>, Arc<AtomicU64>);
+
+fn progress_bar(ingested: &Arc<(AtomicU64, AtomicU64)>) -> ProgressThread {
+    let counters = ingested.clone();
+    let stop = Arc::new(AtomicU64::new(0));
+    let stopped = stop.clone();
+    let handle = std::thread::spawn(move || {
+        let bar = indicatif::ProgressBar::new_spinner();
+        let started = Instant::now();
+        while stopped.load(Ordering::Relaxed) == 0 {
+            let files = counters.0.load(Ordering::Relaxed);
+            let events = counters.1.load(Ordering::Relaxed);
+            let secs = started.elapsed().as_secs_f64().max(1e-3);
+            #[allow(clippy::cast_precision_loss, clippy::as_conversions)]
+            let rate = events as f64 / secs;
+            bar.set_message(format!(
+                "{files} files, {events} events, {rate:.0} events/s"
+            ));
+            bar.tick();
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bar.finish_and_clear();
+    });
+    (handle, stop)
+}

@@ -1,1 +1,6 @@
-//! Sinks.
+//! Sinks: the Parquet lake (encode rows into Arrow batches; publish files atomically) and the
+//! per-worker lake operator that reads view changes at the frontier.
+
+pub mod lake;
+pub mod parquet;
+pub mod readback;

@@ -1,0 +1,250 @@
+//! The lake sink: every silver and gold change, exchanged to the worker that owns its Parquet
+//! file, accumulated at the frontier and published as whole-file rewrites of changed
+//! partitions.
+//!
+//! Ownership is by file: each Hive partition (or, for the unpartitioned `gold_order_header`,
+//! each of [`ORDER_HEADER_BUCKETS`] hash buckets) is one file `part-00000.parquet` written by
+//! exactly one worker. The layout therefore does not depend on the worker or process count, and
+//! rows inside a file are sorted, so the same input gives the same files.
+//!
+//! WARNING: a partition's rows are published only once every update at times before the
+//! frontier has been applied; publishing earlier would expose a half-applied epoch.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use differential_dataflow::VecCollection;
+use serde::{Deserialize, Serialize};
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::operator::Operator;
+
+use caspers_dataflows::model::{
+    GoldBrandSalesDay, GoldItemSalesDay, GoldLocationSalesHourly, GoldOrderHeader, SilverOrderItem,
+};
+use caspers_dataflows::time::{format_day, format_timestamp, Micros};
+
+use crate::sink::parquet::{self, ParquetError};
+
+/// Hash buckets (files) of the unpartitioned `gold_order_header` table.
+pub const ORDER_HEADER_BUCKETS: u64 = 16;
+
+/// A row of one of the lake's silver or gold tables.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum LakeRow {
+    /// `silver_order_items`.
+    Silver(SilverOrderItem),
+    /// `gold_order_header`.
+    OrderHeader(GoldOrderHeader),
+    /// `gold_item_sales_day`.
+    ItemSalesDay(GoldItemSalesDay),
+    /// `gold_brand_sales_day`.
+    BrandSalesDay(GoldBrandSalesDay),
+    /// `gold_location_sales_hourly`.
+    LocationSalesHourly(GoldLocationSalesHourly),
+}
+
+/// FNV-1a: a hash that is the same in every process and build, unlike `DefaultHasher`'s seed.
+pub fn stable_hash(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The Hive directory value of an hour, as Spark writes it (`:` escaped as `%3A`).
+pub fn hour_partition_value(hour_ts: Micros) -> String {
+    let text = format_timestamp(hour_ts);
+    // "YYYY-MM-DD HH:00:00.000000" -> "YYYY-MM-DD HH%3A00%3A00"
+    text[..19].replace(':', "%3A")
+}
+
+impl LakeRow {
+    /// The file (relative to the lake root) this row lives in.
+    pub fn file(&self) -> String {
+        match self {
+            LakeRow::Silver(r) => {
+                format!(
+                    "silver_order_items/order_day={}/part-00000.parquet",
+                    format_day(r.order_day)
+                )
+            }
+            LakeRow::OrderHeader(r) => format!(
+                "gold_order_header/part-{:05}.parquet",
+                stable_hash(r.order_id.as_bytes()) % ORDER_HEADER_BUCKETS
+            ),
+            LakeRow::ItemSalesDay(r) => {
+                format!(
+                    "gold_item_sales_day/day={}/part-00000.parquet",
+                    format_day(r.day)
+                )
+            }
+            LakeRow::BrandSalesDay(r) => {
+                format!(
+                    "gold_brand_sales_day/day={}/part-00000.parquet",
+                    format_day(r.day)
+                )
+            }
+            LakeRow::LocationSalesHourly(r) => format!(
+                "gold_location_sales_hourly/hour_ts={}/part-00000.parquet",
+                hour_partition_value(r.hour_ts)
+            ),
+        }
+    }
+
+    /// The table this row belongs to.
+    pub fn table(&self) -> &'static str {
+        match self {
+            LakeRow::Silver(_) => "silver_order_items",
+            LakeRow::OrderHeader(_) => "gold_order_header",
+            LakeRow::ItemSalesDay(_) => "gold_item_sales_day",
+            LakeRow::BrandSalesDay(_) => "gold_brand_sales_day",
+            LakeRow::LocationSalesHourly(_) => "gold_location_sales_hourly",
+        }
+    }
+}
+
+/// When the sink writes what it has applied.
+#[derive(Clone, Copy, Debug)]
+pub enum PublishPolicy {
+    /// Only once the input is complete (replay): every file is written once.
+    AtEnd,
+    /// Whenever the frontier advanced, at most once per interval (follow mode).
+    Every(Duration),
+}
+
+/// What a worker's lake sink reports to the runtime.
+#[derive(Debug, Default)]
+pub struct SinkStatus {
+    /// Epochs below this are applied and published by this worker.
+    pub published_through: u64,
+    /// Files (re)written so far.
+    pub files_written: u64,
+    /// The first error that stopped publishing (an unwritable or full lake).
+    pub error: Option<String>,
+}
+
+/// Attaches the lake sink to `rows`; `status` is shared with the worker's runtime loop.
+pub fn lake_sink<'s>(
+    rows: VecCollection<'s, u64, LakeRow>,
+    lake: PathBuf,
+    policy: PublishPolicy,
+    status: std::rc::Rc<std::cell::RefCell<SinkStatus>>,
+) {
+    let mut pending: BTreeMap<u64, Vec<(LakeRow, isize)>> = BTreeMap::new();
+    let mut files: BTreeMap<String, BTreeMap<LakeRow, i64>> = BTreeMap::new();
+    let mut dirty: BTreeSet<String> = BTreeSet::new();
+    let mut last_publish = Instant::now();
+    let pact = Exchange::new(|(row, _time, _diff): &(LakeRow, u64, isize)| {
+        stable_hash(row.file().as_bytes())
+    });
+    rows.inner
+        .sink(pact, "lake sink", move |(input, frontier)| {
+            input.for_each(|_cap, data| {
+                for (row, time, diff) in data.drain(..) {
+                    pending.entry(time).or_default().push((row, diff));
+                }
+            });
+            let complete: Vec<u64> = pending
+                .keys()
+                .copied()
+                .filter(|t| !frontier.less_equal(t))
+                .collect();
+            for time in complete {
+                for (row, diff) in pending.remove(&time).unwrap_or_default() {
+                    let file = row.file();
+                    let rows = files.entry(file.clone()).or_default();
+                    let count = rows.entry(row.clone()).or_insert(0);
+                    *count += i64::try_from(diff).unwrap_or(0);
+                    if *count == 0 {
+                        rows.remove(&row);
+                    }
+                    dirty.insert(file);
+                }
+            }
+            let through = frontier.frontier().first().copied().unwrap_or(u64::MAX);
+            let due = match policy {
+                PublishPolicy::AtEnd => frontier.is_empty(),
+                PublishPolicy::Every(interval) => {
+                    frontier.is_empty() || last_publish.elapsed() >= interval
+                }
+            };
+            let mut status = status.borrow_mut();
+            if due && status.error.is_none() {
+                for file in std::mem::take(&mut dirty) {
+                    let rows = files.get(&file);
+                    match publish_file(&lake, &file, rows) {
+                        Ok(()) => status.files_written += 1,
+                        Err(err) => {
+                            status.error = Some(format!("{err:#}"));
+                            break;
+                        }
+                    }
+                    if rows.is_some_and(BTreeMap::is_empty) {
+                        files.remove(&file);
+                    }
+                }
+                last_publish = Instant::now();
+                if dirty.is_empty() {
+                    status.published_through = through;
+                }
+            }
+        });
+}
+
+/// Rewrites (or removes, when it has no rows left) one file of the lake.
+fn publish_file(
+    lake: &Path,
+    file: &str,
+    rows: Option<&BTreeMap<LakeRow, i64>>,
+) -> Result<(), ParquetError> {
+    let path = lake.join(file);
+    let Some(rows) = rows.filter(|r| !r.is_empty()) else {
+        return parquet::unpublish(&path);
+    };
+    let batch = encode_rows(rows)?;
+    parquet::publish_parquet(&path, &batch)
+}
+
+/// Encodes the rows of one file, all of one table, in their sorted order.
+pub fn encode_rows(
+    rows: &BTreeMap<LakeRow, i64>,
+) -> Result<arrow_array::RecordBatch, ParquetError> {
+    fn pick<T: Clone>(
+        rows: &BTreeMap<LakeRow, i64>,
+        f: impl Fn(&LakeRow) -> Option<&T>,
+    ) -> Vec<(T, i64)> {
+        rows.iter()
+            .filter_map(|(r, c)| f(r).map(|t| (t.clone(), *c)))
+            .collect()
+    }
+    match rows.keys().next() {
+        Some(LakeRow::Silver(_)) => parquet::encode_silver_order_items(&pick(rows, |r| match r {
+            LakeRow::Silver(x) => Some(x),
+            _ => None,
+        })),
+        Some(LakeRow::OrderHeader(_)) => {
+            parquet::encode_gold_order_header(&pick(rows, |r| match r {
+                LakeRow::OrderHeader(x) => Some(x),
+                _ => None,
+            }))
+        }
+        Some(LakeRow::ItemSalesDay(_)) => {
+            parquet::encode_gold_item_sales_day(&pick(rows, |r| match r {
+                LakeRow::ItemSalesDay(x) => Some(x),
+                _ => None,
+            }))
+        }
+        Some(LakeRow::BrandSalesDay(_)) => {
+            parquet::encode_gold_brand_sales_day(&pick(rows, |r| match r {
+                LakeRow::BrandSalesDay(x) => Some(x),
+                _ => None,
+            }))
+        }
+        Some(LakeRow::LocationSalesHourly(_)) | None => {
+            parquet::encode_gold_location_sales_hourly(&pick(rows, |r| match r {
+                LakeRow::LocationSalesHourly(x) => Some(x),
+                _ => None,
+            }))
+        }
+    }
+}
