@@ -64,11 +64,15 @@ mod tests {
         let b = event(EventType::OrderCreated, "o1", 0, 5, "z"); // earlier ts wins
         let c = event(EventType::OrderCreated, "o2", 0, 7, "a");
         let d = event(EventType::Delivered, "o1", 9, 7, "a"); // other type: filtered out
-        let out = run_epochs(vec![vec![a.clone(), c.clone(), d], vec![b.clone(), a.clone()]], |events| {
-            dedup(events, EventType::OrderCreated)
-        });
+        let out = run_epochs(
+            vec![vec![a.clone(), c.clone(), d], vec![b.clone(), a.clone()]],
+            |events| dedup(events, EventType::OrderCreated),
+        );
         // Epoch 0: o1 -> a, o2 -> c. Epoch 1: b (ts 5 < 10) replaces a; the second copy of a
         // changes nothing.
-        assert_eq!(out, vec![(c, 0, 1), (a.clone(), 0, 1), (b, 1, 1), (a, 1, -1)]);
+        assert_eq!(
+            out,
+            vec![(c, 0, 1), (a.clone(), 0, 1), (b, 1, 1), (a, 1, -1)]
+        );
     }
 }

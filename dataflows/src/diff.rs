@@ -5,7 +5,9 @@ use differential_dataflow::difference::{Abelian, IsZero, Monoid, Multiply, Semig
 use serde::{Deserialize, Serialize};
 
 /// Accumulated (rows, quantity, money in micro-dollars) of a group.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Sums {
     /// Number of contributing rows (orders, once per distinct order where that is what is fed).
     pub rows: i64,
@@ -48,6 +50,10 @@ impl Multiply<isize> for Sums {
     fn multiply(self, rhs: &isize) -> Sums {
         // isize is 64 bits on every platform we build for; the conversion cannot fail there.
         let k = i64::try_from(*rhs).unwrap_or(i64::MAX);
-        Sums { rows: self.rows * k, qty: self.qty * k, money: self.money * k }
+        Sums {
+            rows: self.rows * k,
+            qty: self.qty * k,
+            money: self.money * k,
+        }
     }
 }

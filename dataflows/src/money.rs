@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 pub const MICROS_PER_USD: i64 = 1_000_000;
 
 /// An amount of money in micro-dollars (1e-6 USD).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Money(pub i64);
 
 /// Why a decimal text is not a valid amount.
@@ -57,11 +59,19 @@ impl Money {
         if int_part.is_empty() && frac_part.is_empty() {
             return Err(MoneyError::NotANumber);
         }
-        if !int_part.bytes().chain(frac_part.bytes()).all(|b| b.is_ascii_digit()) {
+        if !int_part
+            .bytes()
+            .chain(frac_part.bytes())
+            .all(|b| b.is_ascii_digit())
+        {
             return Err(MoneyError::NotANumber);
         }
         // All digits as one string, with the decimal point `point` digits from the left.
-        let digits: Vec<u8> = int_part.bytes().chain(frac_part.bytes()).map(|b| b - b'0').collect();
+        let digits: Vec<u8> = int_part
+            .bytes()
+            .chain(frac_part.bytes())
+            .map(|b| b - b'0')
+            .collect();
         let point = i64::try_from(int_part.len()).map_err(|_| MoneyError::OutOfRange)?
             + i64::from(exponent);
         // Keep digits up to six places after the point; the next digit decides rounding.

@@ -48,7 +48,10 @@ pub fn run_epochs<I, O, F>(epochs: Vec<Vec<I>>, build: F) -> Vec<(O, u64, isize)
 where
     I: differential_dataflow::ExchangeData + Sync,
     O: differential_dataflow::ExchangeData,
-    F: for<'s> FnOnce(VecCollection<'s, u64, I>) -> VecCollection<'s, u64, O> + Send + Sync + 'static,
+    F: for<'s> FnOnce(VecCollection<'s, u64, I>) -> VecCollection<'s, u64, O>
+        + Send
+        + Sync
+        + 'static,
 {
     let (send, recv) = std::sync::mpsc::channel();
     timely::execute_directly(move |worker| {
@@ -64,8 +67,11 @@ where
             }
         }
     });
-    let mut out: Vec<(O, u64, isize)> =
-        recv.extract().into_iter().flat_map(|(_, updates)| updates).collect();
+    let mut out: Vec<(O, u64, isize)> = recv
+        .extract()
+        .into_iter()
+        .flat_map(|(_, updates)| updates)
+        .collect();
     out.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
     differential_dataflow::consolidation::consolidate_updates(&mut out);
     out.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));

@@ -37,7 +37,11 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = if m <= 2 { y + 1 } else { y };
-    (year, u32::try_from(m).unwrap_or(1), u32::try_from(d).unwrap_or(1))
+    (
+        year,
+        u32::try_from(m).unwrap_or(1),
+        u32::try_from(d).unwrap_or(1),
+    )
 }
 
 fn days_in_month(year: i64, month: u32) -> u32 {
@@ -53,7 +57,9 @@ fn digits(bytes: &[u8]) -> Option<u32> {
     if bytes.is_empty() || !bytes.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    bytes.iter().try_fold(0u32, |acc, b| acc.checked_mul(10)?.checked_add(u32::from(b - b'0')))
+    bytes.iter().try_fold(0u32, |acc, b| {
+        acc.checked_mul(10)?.checked_add(u32::from(b - b'0'))
+    })
 }
 
 /// Parses `YYYY-MM-DD HH:MM:SS[.f{1,9}]` (naive, taken as UTC) and ISO-8601 with `T` and an
@@ -166,12 +172,24 @@ mod tests {
         assert_eq!(format_timestamp(base), "2026-11-25 01:51:45.226973");
         assert_eq!(parse_timestamp("2026-11-25T01:51:45.226973"), Some(base));
         assert_eq!(parse_timestamp("2026-11-25T01:51:45.226973Z"), Some(base));
-        assert_eq!(parse_timestamp("2026-11-25T03:51:45.226973+02:00"), Some(base));
-        assert_eq!(parse_timestamp("2026-11-24T23:51:45.226973-0200"), Some(base));
+        assert_eq!(
+            parse_timestamp("2026-11-25T03:51:45.226973+02:00"),
+            Some(base)
+        );
+        assert_eq!(
+            parse_timestamp("2026-11-24T23:51:45.226973-0200"),
+            Some(base)
+        );
         assert_eq!(parse_timestamp("2026-11-25 01:51:45.226973999"), Some(base));
-        assert_eq!(parse_timestamp("2026-11-25 01:51:45.2"), Some(base - 26_973));
+        assert_eq!(
+            parse_timestamp("2026-11-25 01:51:45.2"),
+            Some(base - 26_973)
+        );
         assert_eq!(parse_timestamp("1970-01-01 00:00:00"), Some(0));
-        assert_eq!(parse_timestamp("2024-02-29 00:00:00"), Some(1_709_164_800_000_000));
+        assert_eq!(
+            parse_timestamp("2024-02-29 00:00:00"),
+            Some(1_709_164_800_000_000)
+        );
     }
 
     #[test]
@@ -200,7 +218,10 @@ mod tests {
         assert_eq!(format_timestamp(hour_of(ts)), "2026-11-25 01:00:00.000000");
         let before_epoch = parse_timestamp("1969-12-31 23:30:00").unwrap();
         assert_eq!(day_of(before_epoch), -1);
-        assert_eq!(format_timestamp(hour_of(before_epoch)), "1969-12-31 23:00:00.000000");
+        assert_eq!(
+            format_timestamp(hour_of(before_epoch)),
+            "1969-12-31 23:00:00.000000"
+        );
         for d in [-800_000, -1, 0, 1, 20_000, 2_000_000] {
             let (y, m, dd) = civil_from_days(d);
             assert_eq!(days_from_civil(y, m, dd), d);

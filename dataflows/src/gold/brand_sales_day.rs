@@ -37,12 +37,26 @@ where
     silver
         .explode(|r| {
             let key = ((r.brand_id, r.order_day), r.order_id);
-            Some((key, Sums { rows: 0, qty: i64::from(r.qty), money: r.extended_price.0 }))
+            Some((
+                key,
+                Sums {
+                    rows: 0,
+                    qty: i64::from(r.qty),
+                    money: r.extended_price.0,
+                },
+            ))
         })
         .arrange_by_self_named("gold_brand_sales_day: by brand, day and order")
         .count_total()
         .explode(|((key, _order_id), per_order)| {
-            Some((key, Sums { rows: 1, qty: per_order.qty, money: per_order.money }))
+            Some((
+                key,
+                Sums {
+                    rows: 1,
+                    qty: per_order.qty,
+                    money: per_order.money,
+                },
+            ))
         })
         .arrange_by_self_named("gold_brand_sales_day: by brand and day")
         .count_total()

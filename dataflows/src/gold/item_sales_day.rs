@@ -32,20 +32,26 @@ where
     silver
         .explode(|r| {
             let key = (r.item_id, r.menu_id, r.category_id, r.brand_id, r.order_day);
-            let sums = Sums { rows: 1, qty: i64::from(r.qty), money: r.extended_price.0 };
+            let sums = Sums {
+                rows: 1,
+                qty: i64::from(r.qty),
+                money: r.extended_price.0,
+            };
             Some((key, sums))
         })
         .arrange_by_self_named("gold_item_sales_day: by item and day")
         .count_total()
-        .map(|((item_id, menu_id, category_id, brand_id, day), sums)| GoldItemSalesDay {
-            item_id,
-            menu_id,
-            category_id,
-            brand_id,
-            day,
-            units_sold: sums.qty,
-            gross_revenue: Money(sums.money),
-        })
+        .map(
+            |((item_id, menu_id, category_id, brand_id, day), sums)| GoldItemSalesDay {
+                item_id,
+                menu_id,
+                category_id,
+                brand_id,
+                day,
+                units_sold: sums.qty,
+                gross_revenue: Money(sums.money),
+            },
+        )
 }
 
 #[cfg(test)]
@@ -55,7 +61,10 @@ mod tests {
 
     #[test]
     fn sums_per_item_and_day() {
-        let first = vec![silver_row("o1", 7, 2, 1_500_000), silver_row("o2", 7, 1, 1_500_000)];
+        let first = vec![
+            silver_row("o1", 7, 2, 1_500_000),
+            silver_row("o2", 7, 1, 1_500_000),
+        ];
         let out = run_epochs(vec![first, vec![]], item_sales_day);
         let row = |units, revenue| GoldItemSalesDay {
             item_id: 7,

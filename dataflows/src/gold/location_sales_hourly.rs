@@ -35,12 +35,26 @@ where
     silver
         .explode(|r| {
             let key = ((r.location, hour_of(r.order_ts)), r.order_id);
-            Some((key, Sums { rows: 0, qty: i64::from(r.qty), money: r.extended_price.0 }))
+            Some((
+                key,
+                Sums {
+                    rows: 0,
+                    qty: i64::from(r.qty),
+                    money: r.extended_price.0,
+                },
+            ))
         })
         .arrange_by_self_named("gold_location_sales_hourly: by location, hour and order")
         .count_total()
         .explode(|((key, _order_id), per_order)| {
-            Some((key, Sums { rows: 1, qty: per_order.qty, money: per_order.money }))
+            Some((
+                key,
+                Sums {
+                    rows: 1,
+                    qty: per_order.qty,
+                    money: per_order.money,
+                },
+            ))
         })
         .arrange_by_self_named("gold_location_sales_hourly: by location and hour")
         .count_total()
@@ -62,7 +76,11 @@ mod tests {
     fn buckets_by_hour_with_exact_orders() {
         let mut late = silver_row("o3", 1, 1, 2_000_000);
         late.order_ts = MICROS_PER_HOUR + 17; // next hour
-        let rows = vec![silver_row("o1", 1, 1, 1_000_000), silver_row("o1", 2, 2, 1_000_000), late];
+        let rows = vec![
+            silver_row("o1", 1, 1, 1_000_000),
+            silver_row("o1", 2, 2, 1_000_000),
+            late,
+        ];
         let out = run_epochs(vec![rows], location_sales_hourly);
         let row = |hour_ts, orders, revenue| GoldLocationSalesHourly {
             location: "loc".into(),
@@ -73,7 +91,10 @@ mod tests {
         // Hour 0: o1 only, 1.00 + 2 × 1.00 = 3.00. Hour 1: o3, 2.00.
         assert_eq!(
             out,
-            vec![(row(0, 1, 3_000_000), 0, 1), (row(MICROS_PER_HOUR, 1, 2_000_000), 0, 1)]
+            vec![
+                (row(0, 1, 3_000_000), 0, 1),
+                (row(MICROS_PER_HOUR, 1, 2_000_000), 0, 1)
+            ]
         );
     }
 }

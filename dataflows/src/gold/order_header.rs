@@ -51,18 +51,23 @@ where
                 output.push(((revenue, qty, items, brands), 1));
             }
         })
-        .map(|((order_id, gk_id, location, order_day), (revenue, total_qty, total_items, brands))| {
-            GoldOrderHeader {
-                order_id,
-                gk_id,
-                location,
-                order_day,
-                order_revenue: Money(revenue),
-                total_qty,
-                total_items,
-                brands_in_order: brands,
-            }
-        })
+        .map(
+            |(
+                (order_id, gk_id, location, order_day),
+                (revenue, total_qty, total_items, brands),
+            )| {
+                GoldOrderHeader {
+                    order_id,
+                    gk_id,
+                    location,
+                    order_day,
+                    order_revenue: Money(revenue),
+                    total_qty,
+                    total_items,
+                    brands_in_order: brands,
+                }
+            },
+        )
 }
 
 #[cfg(test)]

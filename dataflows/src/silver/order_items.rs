@@ -32,7 +32,14 @@ where
     T: Timestamp + Lattice,
 {
     orders_created.flat_map(|order| {
-        let Event { order_id, gk_id, location, ts, items, .. } = order;
+        let Event {
+            order_id,
+            gk_id,
+            location,
+            ts,
+            items,
+            ..
+        } = order;
         items.into_iter().map(move |item| SilverOrderItem {
             order_id: order_id.clone(),
             gk_id: gk_id.clone(),
