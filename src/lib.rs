@@ -10,6 +10,7 @@
 
 #![warn(missing_docs)]
 
+pub mod app;
 pub mod cli;
 pub mod generator;
 pub mod runtime;

@@ -23,7 +23,10 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::operator::Operator;
 
 use caspers_dataflows::model::{DeadLetter, Event};
+use caspers_dataflows::refunds::RefundPolicy;
 use caspers_dataflows::time::format_timestamp;
+use caspers_dataflows::time::parse_timestamp;
+use caspers_dataflows::PipelineParams;
 
 use crate::sink::lake::{lake_sink, LakeRow, PublishPolicy, SinkStatus};
 use crate::sink::parquet;
@@ -130,6 +133,14 @@ pub struct RunArgs {
     /// No progress bar and no summary on stdout.
     #[arg(long)]
     pub quiet: bool,
+    /// Refund policy file (default: the built-in copy of `configs/refund_policy.json`).
+    #[arg(long)]
+    pub refund_policy: Option<PathBuf>,
+    /// Deliveries at or after this time (`YYYY-MM-DD HH:MM:SS`, UTC) all get a recommendation;
+    /// earlier ones are sampled. Default: the first run's start time, kept in
+    /// `LAKE/_state/live_from.json` so a restart samples exactly as the first run did.
+    #[arg(long)]
+    pub live_from: Option<String>,
     /// Timely cluster flags.
     #[command(flatten)]
     pub timely: TimelyArgs,
@@ -150,6 +161,8 @@ impl RunArgs {
             epoch_events: 200_000,
             idle_exit_ms: None,
             quiet: true,
+            refund_policy: None,
+            live_from: None,
             timely: TimelyArgs {
                 workers: 1,
                 processes: 1,
@@ -207,13 +220,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunSummary> {
     );
     check_writable(&args.lake)?;
     let config = args.timely.to_config()?;
+    let params = pipeline_params(args)?;
     let ingested = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
     let progress = (!args.quiet && args.timely.process == 0).then(|| progress_bar(&ingested));
 
     let worker_args = args.clone();
     let counters = ingested.clone();
     let guards = timely::execute(config, move |worker| {
-        run_worker(worker, &worker_args, &counters).map_err(|e| format!("{e:#}"))
+        run_worker(worker, &worker_args, &params, &counters).map_err(|e| format!("{e:#}"))
     })
     .map_err(|e| anyhow::anyhow!("starting timely: {e}"))?;
     let mut reports = Vec::new();
@@ -263,6 +277,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunSummary> {
 fn run_worker(
     worker: &mut timely::worker::Worker,
     args: &RunArgs,
+    params: &PipelineParams,
     ingested: &(AtomicU64, AtomicU64),
 ) -> anyhow::Result<WorkerReport> {
     let index = worker.index();
@@ -278,7 +293,7 @@ fn run_worker(
     let (mut events_in, mut stats_in, probe) = worker.dataflow_named("caspers", |scope| {
         let (events_in, events) = scope.new_collection::<Event, isize>();
         let (stats_in, stats) = scope.new_collection::<String, isize>();
-        let views = caspers_dataflows::build_all(events);
+        let views = caspers_dataflows::build_all_with(events, params.clone());
         let rows = views
             .silver_order_items
             .map(LakeRow::Silver)
@@ -289,7 +304,8 @@ fn run_worker(
                 views
                     .gold_location_sales_hourly
                     .map(LakeRow::LocationSalesHourly),
-            );
+            )
+            .concat(views.refund_recommendations.map(LakeRow::Refund));
         let (probe, rows) = rows.probe();
         lake_sink(rows, args.lake.clone(), policy, status.clone());
         let totals = stats_out.clone();
@@ -498,6 +514,61 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))?;
     Ok(())
+}
+
+/// The built-in refund policy (`configs/refund_policy.json`).
+pub const DEFAULT_REFUND_POLICY: &str = include_str!("../configs/refund_policy.json");
+
+/// Loads the refund policy and settles `live_from` (see [`RunArgs::live_from`]).
+pub fn pipeline_params(args: &RunArgs) -> anyhow::Result<PipelineParams> {
+    let text = match &args.refund_policy {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading the refund policy {}", path.display()))?,
+        None => DEFAULT_REFUND_POLICY.to_string(),
+    };
+    let refund_policy: RefundPolicy =
+        serde_json::from_str(&text).context("parsing the refund policy")?;
+    let state = args.lake.join("_state").join("live_from.json");
+    let live_from = if let Some(text) = &args.live_from {
+        parse_timestamp(text).with_context(|| format!("--live-from {text:?} is not a timestamp"))?
+    } else if args.timely.process == 0 {
+        match read_live_from(&state) {
+            Some(ts) => ts,
+            None => {
+                let now = now_micros();
+                std::fs::create_dir_all(state.parent().unwrap_or(&args.lake))?;
+                write_atomic(
+                    &state,
+                    format!("{{\"live_from\": \"{}\"}}\n", format_timestamp(now)).as_bytes(),
+                )?;
+                now
+            }
+        }
+    } else {
+        // Every process must sample alike: wait for process 0 to settle the value.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(ts) = read_live_from(&state) {
+                break ts;
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "process 0 did not write {} within 60 s; pass --live-from to every process",
+                state.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    Ok(PipelineParams {
+        refund_policy,
+        live_from,
+    })
+}
+
+fn read_live_from(path: &Path) -> Option<i64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let doc: BTreeMap<String, String> = serde_json::from_str(&text).ok()?;
+    parse_timestamp(doc.get("live_from")?)
 }
 
 fn check_writable(lake: &Path) -> anyhow::Result<()> {

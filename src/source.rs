@@ -2,16 +2,19 @@
 //!
 //! - [`parse`]: one file's bytes → [`ParsedFile`] (format detection, per-record isolation).
 //! - [`record`]: one JSON record → [`Event`](caspers_dataflows::model::Event) or a [`ReadError`].
+//! - [`order`]: the `order_created` body's items (prices as exact decimals).
 //! - [`error`]: the [`ReadError`] classes that become dead-letter reasons.
 //! - `split`: the string- and bracket-aware scanners that cut a file into records.
 
 pub mod error;
+pub mod order;
 pub mod parse;
 pub mod record;
 mod split;
 
 pub use error::{ReadError, REASONS};
+pub use order::MAX_LINE_AMOUNT;
 pub use parse::{
     parse_bytes, parse_bytes_with_limit, ParsedFile, DEFAULT_MAX_RECORD_BYTES, MAX_RAW_BYTES,
 };
-pub use record::{parse_record, MAX_LINE_AMOUNT};
+pub use record::parse_record;

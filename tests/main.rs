@@ -1,7 +1,8 @@
 //! The one integration-test binary (one link on 2 cores instead of one per file).
 
+mod app;
+mod determinism;
+mod e2e;
 mod generator;
 mod reader;
 mod reference;
-mod determinism;
-mod e2e;

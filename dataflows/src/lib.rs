@@ -15,6 +15,9 @@
 //! gold::   gold::             gold::                 gold::
 //! order_   item_sales_day     brand_sales_day        location_sales_hourly
 //! header   (sums in diff)     (exact distinct)       (exact distinct)
+//!
+//!  bronze::dedup(order_created) ⨝ bronze::dedup(delivered)
+//!       └──▶ refunds: delivery minutes, per-location 24 h percentiles ──▶ refund_recommendations
 //! ```
 //!
 //! Every builder is generic over a totally ordered timestamp, so tests drive them with `u64`
@@ -25,8 +28,10 @@
 pub mod bronze;
 pub mod diff;
 pub mod gold;
+pub mod hash;
 pub mod model;
 pub mod money;
+pub mod refunds;
 pub mod silver;
 pub mod time;
 
@@ -42,6 +47,8 @@ use model::{
     Event, EventType, GoldBrandSalesDay, GoldItemSalesDay, GoldLocationSalesHourly,
     GoldOrderHeader, SilverOrderItem,
 };
+use refunds::{RefundPolicy, RefundRecommendation};
+use time::Micros;
 
 /// Every view of the pipeline, as collections in one scope.
 pub struct Views<'s, T: Timestamp> {
@@ -57,17 +64,56 @@ pub struct Views<'s, T: Timestamp> {
     pub gold_brand_sales_day: VecCollection<'s, T, GoldBrandSalesDay>,
     /// Gold: per location and hour, exact distinct orders.
     pub gold_location_sales_hourly: VecCollection<'s, T, GoldLocationSalesHourly>,
+    /// One refund recommendation per sampled delivered order.
+    pub refund_recommendations: VecCollection<'s, T, RefundRecommendation>,
 }
 
-/// Builds bronze → silver → gold from the collection of well-formed events.
+/// Parameters of the views that are not data: the refund policy and the live/historical split.
+#[derive(Clone, Debug)]
+pub struct PipelineParams {
+    /// The refund policy.
+    pub refund_policy: RefundPolicy,
+    /// Deliveries at or after this time all get a recommendation; earlier ones are sampled.
+    pub live_from: Micros,
+}
+
+impl Default for PipelineParams {
+    fn default() -> Self {
+        PipelineParams {
+            refund_policy: RefundPolicy::default(),
+            live_from: Micros::MIN,
+        }
+    }
+}
+
+/// Builds bronze → silver → gold (and refunds, every delivery recommended) from the
+/// collection of well-formed events.
 pub fn build_all<'s, T>(events: VecCollection<'s, T, Event>) -> Views<'s, T>
+where
+    T: Timestamp + Lattice + TotalOrder,
+{
+    build_all_with(events, PipelineParams::default())
+}
+
+/// [`build_all`] with explicit parameters.
+pub fn build_all_with<'s, T>(
+    events: VecCollection<'s, T, Event>,
+    params: PipelineParams,
+) -> Views<'s, T>
 where
     T: Timestamp + Lattice + TotalOrder,
 {
     let all_events = bronze::all_events(events);
     let orders_created = bronze::dedup(all_events.clone(), EventType::OrderCreated);
-    let silver_order_items = silver::order_items::order_items(orders_created);
+    let deliveries = bronze::dedup(all_events.clone(), EventType::Delivered);
+    let silver_order_items = silver::order_items::order_items(orders_created.clone());
     Views {
+        refund_recommendations: refunds::refund_recommendations(
+            orders_created,
+            deliveries,
+            params.refund_policy,
+            params.live_from,
+        ),
         all_events,
         gold_order_header: gold::order_header::order_header(silver_order_items.clone()),
         gold_item_sales_day: gold::item_sales_day::item_sales_day(silver_order_items.clone()),

@@ -22,6 +22,7 @@ use timely::dataflow::operators::generic::operator::Operator;
 use caspers_dataflows::model::{
     GoldBrandSalesDay, GoldItemSalesDay, GoldLocationSalesHourly, GoldOrderHeader, SilverOrderItem,
 };
+use caspers_dataflows::refunds::RefundRecommendation;
 use caspers_dataflows::time::{format_day, format_timestamp, Micros};
 
 use crate::sink::parquet::{self, ParquetError};
@@ -42,14 +43,11 @@ pub enum LakeRow {
     BrandSalesDay(GoldBrandSalesDay),
     /// `gold_location_sales_hourly`.
     LocationSalesHourly(GoldLocationSalesHourly),
+    /// `refund_recommendations`.
+    Refund(RefundRecommendation),
 }
 
-/// FNV-1a: a hash that is the same in every process and build, unlike `DefaultHasher`'s seed.
-pub fn stable_hash(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
+pub use caspers_dataflows::hash::stable_hash;
 
 /// The Hive directory value of an hour, as Spark writes it (`:` escaped as `%3A`).
 pub fn hour_partition_value(hour_ts: Micros) -> String {
@@ -88,6 +86,10 @@ impl LakeRow {
                 "gold_location_sales_hourly/hour_ts={}/part-00000.parquet",
                 hour_partition_value(r.hour_ts)
             ),
+            LakeRow::Refund(r) => format!(
+                "refund_recommendations/part-{:05}.parquet",
+                stable_hash(r.order_id.as_bytes()) % ORDER_HEADER_BUCKETS
+            ),
         }
     }
 
@@ -99,6 +101,7 @@ impl LakeRow {
             LakeRow::ItemSalesDay(_) => "gold_item_sales_day",
             LakeRow::BrandSalesDay(_) => "gold_brand_sales_day",
             LakeRow::LocationSalesHourly(_) => "gold_location_sales_hourly",
+            LakeRow::Refund(_) => "refund_recommendations",
         }
     }
 }
@@ -133,6 +136,9 @@ pub fn lake_sink<'s>(
     let mut pending: BTreeMap<u64, Vec<(LakeRow, isize)>> = BTreeMap::new();
     let mut files: BTreeMap<String, BTreeMap<LakeRow, i64>> = BTreeMap::new();
     let mut dirty: BTreeSet<String> = BTreeSet::new();
+    // Processing time of the epoch that last changed each recommendation (the sinks own the
+    // clock; the views never read it).
+    let mut stamps: BTreeMap<String, i64> = BTreeMap::new();
     let mut last_publish = Instant::now();
     let pact = Exchange::new(|(row, _time, _diff): &(LakeRow, u64, isize)| {
         stable_hash(row.file().as_bytes())
@@ -150,7 +156,11 @@ pub fn lake_sink<'s>(
                 .filter(|t| !frontier.less_equal(t))
                 .collect();
             for time in complete {
+                let now = crate::runtime::now_micros();
                 for (row, diff) in pending.remove(&time).unwrap_or_default() {
+                    if let (LakeRow::Refund(r), true) = (&row, diff > 0) {
+                        stamps.insert(r.order_id.clone(), now);
+                    }
                     let file = row.file();
                     let rows = files.entry(file.clone()).or_default();
                     let count = rows.entry(row.clone()).or_insert(0);
@@ -172,7 +182,7 @@ pub fn lake_sink<'s>(
             if due && status.error.is_none() {
                 for file in std::mem::take(&mut dirty) {
                     let rows = files.get(&file);
-                    match publish_file(&lake, &file, rows) {
+                    match publish_file(&lake, &file, rows, &stamps) {
                         Ok(()) => status.files_written += 1,
                         Err(err) => {
                             status.error = Some(format!("{err:#}"));
@@ -196,18 +206,20 @@ fn publish_file(
     lake: &Path,
     file: &str,
     rows: Option<&BTreeMap<LakeRow, i64>>,
+    stamps: &BTreeMap<String, i64>,
 ) -> Result<(), ParquetError> {
     let path = lake.join(file);
     let Some(rows) = rows.filter(|r| !r.is_empty()) else {
         return parquet::unpublish(&path);
     };
-    let batch = encode_rows(rows)?;
+    let batch = encode_rows(rows, stamps)?;
     parquet::publish_parquet(&path, &batch)
 }
 
 /// Encodes the rows of one file, all of one table, in their sorted order.
 pub fn encode_rows(
     rows: &BTreeMap<LakeRow, i64>,
+    stamps: &BTreeMap<String, i64>,
 ) -> Result<arrow_array::RecordBatch, ParquetError> {
     fn pick<T: Clone>(
         rows: &BTreeMap<LakeRow, i64>,
@@ -240,6 +252,13 @@ pub fn encode_rows(
                 _ => None,
             }))
         }
+        Some(LakeRow::Refund(_)) => parquet::encode_refund_recommendations(
+            &pick(rows, |r| match r {
+                LakeRow::Refund(x) => Some(x),
+                _ => None,
+            }),
+            |r| stamps.get(&r.order_id).copied().unwrap_or(0),
+        ),
         Some(LakeRow::LocationSalesHourly(_)) | None => {
             parquet::encode_gold_location_sales_hourly(&pick(rows, |r| match r {
                 LakeRow::LocationSalesHourly(x) => Some(x),

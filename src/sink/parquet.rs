@@ -25,6 +25,7 @@ use caspers_dataflows::model::{
     Event, GoldBrandSalesDay, GoldItemSalesDay, GoldLocationSalesHourly, GoldOrderHeader,
     SilverOrderItem,
 };
+use caspers_dataflows::refunds::RefundRecommendation;
 
 /// Errors while encoding or publishing a Parquet file.
 #[derive(Debug, thiserror::Error)]
@@ -344,6 +345,56 @@ pub fn encode_gold_location_sales_hourly(
     ];
     Ok(RecordBatch::try_new(
         gold_location_sales_hourly_schema(),
+        columns,
+    )?)
+}
+
+/// Schema of `refund_recommendations`: the reference's columns plus the class and amount
+/// (for filtering without JSON parsing) and the delivery's location.
+pub fn refund_recommendations_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        field("order_id", DataType::Utf8),
+        field("ts", utc_micros()),
+        field("order_ts", utc_micros()),
+        field("agent_response", DataType::Utf8),
+        field("refund_class", DataType::Utf8),
+        field("refund_usd", DataType::Float64),
+        field("location", DataType::Utf8),
+    ]))
+}
+
+/// Encodes recommendations; `ts` gives each row's processing time (µs UTC).
+pub fn encode_refund_recommendations(
+    rows: &[(RefundRecommendation, i64)],
+    ts: impl Fn(&RefundRecommendation) -> i64,
+) -> Result<RecordBatch, ParquetError> {
+    let mut order_id = StringBuilder::new();
+    let mut stamp = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+    let mut order_ts = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+    let mut response = StringBuilder::new();
+    let mut class = StringBuilder::new();
+    let mut usd = Float64Builder::new();
+    let mut location = StringBuilder::new();
+    for r in expand(rows) {
+        order_id.append_value(&r.order_id);
+        stamp.append_value(ts(r));
+        order_ts.append_value(r.order_ts);
+        response.append_value(&r.agent_response);
+        class.append_value(&r.refund_class);
+        usd.append_value(r.refund_usd.to_f64());
+        location.append_value(&r.location);
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(order_id.finish()),
+        Arc::new(stamp.finish()),
+        Arc::new(order_ts.finish()),
+        Arc::new(response.finish()),
+        Arc::new(class.finish()),
+        Arc::new(usd.finish()),
+        Arc::new(location.finish()),
+    ];
+    Ok(RecordBatch::try_new(
+        refund_recommendations_schema(),
         columns,
     )?)
 }

@@ -37,7 +37,13 @@ pub struct LakeTables {
     pub gold_brand_sales_day: Rows<GoldBrandSalesDay>,
     /// `gold_location_sales_hourly`.
     pub gold_location_sales_hourly: Rows<GoldLocationSalesHourly>,
+    /// `refund_recommendations` without the processing time `ts`:
+    /// (order_id, order_ts, agent_response, refund_class, refund_usd, location).
+    pub refund_recommendations: Rows<RefundRow>,
 }
+
+/// A recommendation as the lake holds it, minus its processing time.
+pub type RefundRow = (String, Micros, String, String, Money, String);
 
 /// Every visible `*.parquet` file under `dir` (hidden and temp names skipped), sorted, with
 /// the Hive `key=value` pairs of its directories.
@@ -338,6 +344,31 @@ pub fn read_lake(lake: &Path) -> anyhow::Result<LakeTables> {
                         revenue: rev[i],
                     },
                 );
+            }
+        }
+    }
+    for (path, _) in table_files(&lake.join("refund_recommendations"))? {
+        for b in read_batches(&path)? {
+            let (oid, ts, resp) = (
+                strings(&b, "order_id")?,
+                timestamps(&b, "order_ts")?,
+                strings(&b, "agent_response")?,
+            );
+            let (class, usd, loc) = (
+                strings(&b, "refund_class")?,
+                money(&b, "refund_usd")?,
+                strings(&b, "location")?,
+            );
+            for i in 0..b.num_rows() {
+                let row = (
+                    oid[i].clone(),
+                    ts[i],
+                    resp[i].clone(),
+                    class[i].clone(),
+                    usd[i],
+                    loc[i].clone(),
+                );
+                add(&mut t.refund_recommendations, row);
             }
         }
     }

@@ -1,0 +1,439 @@
+//! `refund_recommendations`: a deterministic refund policy per delivered order, maintained
+//! exactly and incrementally.
+//!
+//! Reference (technical-reference.md, "refund_recommendations"):
+//! ```python
+//! refund_recommendations = spark.readStream.table(f"{CATALOG}.lakeflow.all_events") \
+//!     .filter("event_type = 'delivered'") \
+//!     .filter(
+//!         # For historical data (ts < current_time), sample 10%
+//!         # For new data (ts >= current_time), process 100%
+//!         (F.col("ts") >= current_time) |
+//!         ((F.col("ts") < current_time) & (F.rand() < 0.1))
+//!     ) \
+//!     .select(
+//!         F.col("order_id"),
+//!         F.current_timestamp().alias("ts"),
+//!         get_chat_completion_udf(F.col("order_id")).alias("agent_response"),
+//!     )
+//! ```
+//! Differences, on purpose:
+//! - The LLM is replaced by a policy over exact percentiles: per location and delivery hour H,
+//!   P50/P75/P99 (linear interpolation, as Spark's `percentile`) of delivery minutes over that
+//!   location's orders delivered in [H − 24h, H). At most P75: none; up to P99: partial (15 % of
+//!   the order's revenue); beyond: full; amounts rounded to the nearest $0.50. Fewer than
+//!   `min_samples` deliveries in the window: none, saying so.
+//! - Sampling is reproducible: a delivery before `live_from` is kept when a stable hash of its
+//!   order id falls in the first `historical_sample_pct` percent.
+//! - Late events update every recommendation whose inputs changed (the window percentiles or
+//!   the order's own times).
+//! - `ts` (processing time) is stamped by the sinks, which own the clock.
+
+use differential_dataflow::lattice::Lattice;
+use differential_dataflow::VecCollection;
+use serde::{Deserialize, Serialize};
+use timely::progress::Timestamp;
+
+use crate::hash::stable_hash;
+use crate::model::Event;
+use crate::money::Money;
+use crate::time::{hour_of, Micros, MICROS_PER_HOUR};
+
+/// Every number of the policy (`configs/refund_policy.json`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RefundPolicy {
+    /// Fewer deliveries than this in the window ⇒ no refund ("not enough recent history").
+    pub min_samples: i64,
+    /// Window length in whole hours before the delivery hour.
+    pub window_hours: i64,
+    /// Percentile (0–100) above which a delivery earns a partial refund.
+    pub partial_above_percentile: i64,
+    /// Percentile (0–100) above which a delivery earns a full refund.
+    pub full_above_percentile: i64,
+    /// Partial refund, percent of the order's revenue.
+    pub partial_pct: i64,
+    /// Full refund, percent of the order's revenue.
+    pub full_pct: i64,
+    /// Amounts are rounded to the nearest multiple of this many cents.
+    pub round_to_cents: i64,
+    /// Share (percent) of deliveries before `live_from` that get a recommendation.
+    pub historical_sample_pct: u64,
+}
+
+impl Default for RefundPolicy {
+    fn default() -> Self {
+        RefundPolicy {
+            min_samples: 20,
+            window_hours: 24,
+            partial_above_percentile: 75,
+            full_above_percentile: 99,
+            partial_pct: 15,
+            full_pct: 100,
+            round_to_cents: 50,
+            historical_sample_pct: 10,
+        }
+    }
+}
+
+/// Whether a delivery gets a recommendation: all from `live_from` on, a stable sample before.
+pub fn is_sampled(order_id: &str, delivered_ts: Micros, live_from: Micros, pct: u64) -> bool {
+    delivered_ts >= live_from || stable_hash(order_id.as_bytes()) % 100 < pct
+}
+
+/// Delivery-time percentiles of one location's window, in microseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct WindowStats {
+    /// Deliveries in the window.
+    pub samples: i64,
+    /// Median delivery time.
+    pub p50: i64,
+    /// The partial-refund threshold percentile.
+    pub p_partial: i64,
+    /// The full-refund threshold percentile.
+    pub p_full: i64,
+}
+
+/// One recommendation (the sinks add the processing time `ts`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RefundRecommendation {
+    /// Order id.
+    pub order_id: String,
+    /// The delivered event's time (µs UTC).
+    pub order_ts: Micros,
+    /// Location of the delivery.
+    pub location: String,
+    /// `none`, `partial` or `full`.
+    pub refund_class: String,
+    /// Recommended refund.
+    pub refund_usd: Money,
+    /// The order's revenue.
+    pub order_revenue: Money,
+    /// Delivered minus created, µs.
+    pub delivery_micros: i64,
+    /// One-line JSON: refund_class, refund_usd, reason, delivery_minutes, p75, p99.
+    pub agent_response: String,
+}
+
+/// Linear-interpolation percentile (`pct` in 0–100) of sorted `values`, rounded to a whole
+/// microsecond with integer arithmetic so the result never depends on float evaluation order.
+pub fn percentile(values: &[i64], pct: i64) -> i64 {
+    let n = i64::try_from(values.len()).unwrap_or(i64::MAX);
+    if n == 0 {
+        return 0;
+    }
+    let pos = i128::from(pct) * i128::from(n - 1); // position × 100
+    let lo = usize::try_from(pos / 100).unwrap_or(0);
+    let frac = pos % 100;
+    let v_lo = i128::from(values[lo]);
+    let v_hi = i128::from(*values.get(lo + 1).unwrap_or(&values[lo]));
+    let scaled = v_lo * 100 + (v_hi - v_lo) * frac;
+    let rounded = if scaled >= 0 {
+        (scaled + 50) / 100
+    } else {
+        (scaled - 50) / 100
+    };
+    i64::try_from(rounded).unwrap_or(i64::MAX)
+}
+
+fn minutes(micros: i64) -> f64 {
+    // Whole microseconds to minutes; the division rounds once.
+    #[allow(clippy::cast_precision_loss, clippy::as_conversions)]
+    let m = micros as f64 / 60_000_000.0;
+    m
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// Applies the policy to one delivery.
+pub fn decide(
+    policy: &RefundPolicy,
+    order_id: &str,
+    location: &str,
+    order_ts: Micros,
+    delivery_micros: i64,
+    revenue: Money,
+    stats: WindowStats,
+) -> RefundRecommendation {
+    let m = minutes(delivery_micros);
+    let (p_partial, p_full) = (minutes(stats.p_partial), minutes(stats.p_full));
+    let (class, share, reason) = if stats.samples < policy.min_samples {
+        let reason = format!(
+            "Delivered in {m:.1} min; only {} deliveries at this location in the previous {} hours (need {}), so not enough recent history to judge",
+            stats.samples, policy.window_hours, policy.min_samples
+        );
+        ("none", 0, reason)
+    } else if delivery_micros <= stats.p_partial {
+        let reason = format!(
+            "Delivered in {m:.1} min, within this location's P{} of {p_partial:.1} min",
+            policy.partial_above_percentile
+        );
+        ("none", 0, reason)
+    } else if delivery_micros <= stats.p_full {
+        let reason = format!(
+            "Delivered in {m:.1} min, {:.1} min past this location's P{} of {p_partial:.1} min",
+            m - p_partial,
+            policy.partial_above_percentile
+        );
+        ("partial", policy.partial_pct, reason)
+    } else {
+        let reason = format!(
+            "Delivered in {m:.1} min, {:.1} min past this location's P{} of {p_full:.1} min",
+            m - p_full,
+            policy.full_above_percentile
+        );
+        ("full", policy.full_pct, reason)
+    };
+    let unit = i128::from(policy.round_to_cents.max(1)) * 10_000; // micro-dollars
+    let raw = i128::from(revenue.0) * i128::from(share); // × 100
+    let amount = (raw + unit * 50) / (unit * 100) * unit;
+    let refund = Money(i64::try_from(amount).unwrap_or(0));
+    let response = AgentResponse {
+        refund_class: class,
+        refund_usd: refund.to_f64(),
+        reason: &reason,
+        delivery_minutes: round2(m),
+        p75: round2(p_partial),
+        p99: round2(p_full),
+    };
+    RefundRecommendation {
+        order_id: order_id.to_string(),
+        order_ts,
+        location: location.to_string(),
+        refund_class: class.to_string(),
+        refund_usd: refund,
+        order_revenue: revenue,
+        delivery_micros,
+        agent_response: response.to_json(),
+    }
+}
+
+/// The `agent_response` document, in the original's key order plus our three numbers.
+struct AgentResponse<'a> {
+    refund_class: &'a str,
+    refund_usd: f64,
+    reason: &'a str,
+    delivery_minutes: f64,
+    p75: f64,
+    p99: f64,
+}
+
+impl AgentResponse<'_> {
+    fn to_json(&self) -> String {
+        fn num(x: f64) -> String {
+            // JSON has no NaN/inf; these only arise from absurd inputs.
+            if x.is_finite() {
+                format!("{x:?}")
+            } else {
+                "null".into()
+            }
+        }
+        fn text(s: &str) -> String {
+            let mut out = String::with_capacity(s.len() + 2);
+            out.push('"');
+            for c in s.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
+            out
+        }
+        format!(
+            "{{\"refund_class\": {}, \"refund_usd\": {}, \"reason\": {}, \"delivery_minutes\": {}, \"p75\": {}, \"p99\": {}}}",
+            text(self.refund_class),
+            num(self.refund_usd),
+            text(self.reason),
+            num(self.delivery_minutes),
+            num(self.p75),
+            num(self.p99)
+        )
+    }
+}
+
+/// Builds the recommendations from de-duplicated `order_created` and `delivered` events.
+pub fn refund_recommendations<'s, T>(
+    orders_created: VecCollection<'s, T, Event>,
+    deliveries: VecCollection<'s, T, Event>,
+    policy: RefundPolicy,
+    live_from: Micros,
+) -> VecCollection<'s, T, RefundRecommendation>
+where
+    T: Timestamp + Lattice,
+{
+    // Per order: when it was created and what it is worth (the earliest order_created copy).
+    let created = orders_created
+        .map(|e| {
+            let revenue: i64 = e.items.iter().map(|i| i.price.0 * i64::from(i.qty)).sum();
+            (e.order_id, (e.ts, revenue))
+        })
+        .reduce_named("refunds: created per order", |_order, copies, out| {
+            out.push(((*copies[0].0), 1isize));
+        });
+    // Per order: its earliest delivery.
+    let delivered = deliveries
+        .map(|e| (e.order_id, (e.ts, e.location)))
+        .reduce_named("refunds: delivery per order", |_order, copies, out| {
+            out.push(((*copies[0].0).clone(), 1isize));
+        });
+    let timed = delivered.join_map(
+        created,
+        |order_id, (delivered_ts, location), (created_ts, revenue)| {
+            (
+                order_id.clone(),
+                location.clone(),
+                *delivered_ts,
+                delivered_ts - created_ts,
+                *revenue,
+            )
+        },
+    );
+
+    let window = policy.window_hours.max(1);
+    let pct = policy.historical_sample_pct;
+    let sampled = timed
+        .clone()
+        .filter(move |(order_id, _, delivered_ts, _, _)| {
+            is_sampled(order_id, *delivered_ts, live_from, pct)
+        })
+        .map(|(order_id, location, delivered_ts, micros, revenue)| {
+            (
+                (location, hour_of(delivered_ts)),
+                (order_id, delivered_ts, micros, revenue),
+            )
+        });
+    // Each delivery belongs to the windows of the `window` hours after its own hour; the hours
+    // a sampled delivery is judged in are marked with `None` so an empty window still exists.
+    let contributions = timed.flat_map(move |(_, location, delivered_ts, micros, _)| {
+        let hour = hour_of(delivered_ts);
+        (1..=window).map(move |k| ((location.clone(), hour + k * MICROS_PER_HOUR), Some(micros)))
+    });
+    let needed = sampled.clone().map(|(key, _)| (key, None::<i64>));
+    let (p_partial, p_full) = (
+        policy.partial_above_percentile,
+        policy.full_above_percentile,
+    );
+    let stats = contributions.concat(needed).reduce_named(
+        "refunds: delivery-time percentiles per location and hour",
+        move |_key, values, out| {
+            let mut sorted: Vec<i64> = Vec::new();
+            for (value, count) in values {
+                if let Some(micros) = value {
+                    for _ in 0..usize::try_from(*count).unwrap_or(0) {
+                        sorted.push(*micros);
+                    }
+                }
+            }
+            let samples = i64::try_from(sorted.len()).unwrap_or(i64::MAX);
+            out.push((
+                WindowStats {
+                    samples,
+                    p50: percentile(&sorted, 50),
+                    p_partial: percentile(&sorted, p_partial),
+                    p_full: percentile(&sorted, p_full),
+                },
+                1isize,
+            ));
+        },
+    );
+    sampled.join_map(
+        stats,
+        move |(location, _hour), (order_id, delivered_ts, micros, revenue), stats| {
+            decide(
+                &policy,
+                order_id,
+                location,
+                *delivered_ts,
+                *micros,
+                Money(*revenue),
+                *stats,
+            )
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_interpolate_like_spark() {
+        // Spark: percentile(array(1,2,3,4), 0.75) = 3.25 (position 2.25).
+        assert_eq!(percentile(&[100, 200, 300, 400], 75), 325);
+        assert_eq!(percentile(&[100, 200, 300, 400], 50), 250);
+        assert_eq!(percentile(&[7], 99), 7);
+        assert_eq!(percentile(&[], 50), 0);
+        // 0.99 × 99 = 98.01 ⇒ v[98] + 0.01 × (v[99] − v[98]).
+        let values: Vec<i64> = (0..100).map(|i| i * 1000).collect();
+        assert_eq!(percentile(&values, 99), 98_010);
+    }
+
+    fn stats(samples: i64, p75_min: i64, p99_min: i64) -> WindowStats {
+        WindowStats {
+            samples,
+            p50: 0,
+            p_partial: p75_min * 60_000_000,
+            p_full: p99_min * 60_000_000,
+        }
+    }
+
+    #[test]
+    fn policy_classes_amounts_and_reasons() {
+        let policy = RefundPolicy::default();
+        let revenue = Money(43_370_000); // $43.37
+        let at = |minutes: i64, s| decide(&policy, "o", "sf", 0, minutes * 60_000_000, revenue, s);
+        let none = at(30, stats(25, 31, 39));
+        assert_eq!(
+            (none.refund_class.as_str(), none.refund_usd),
+            ("none", Money(0))
+        );
+        assert!(
+            none.reason_contains("within this location's P75 of 31.0 min"),
+            "{}",
+            none.agent_response
+        );
+        // 15 % of 43.37 = 6.5055 ⇒ nearest $0.50 = 6.50.
+        let partial = at(35, stats(25, 31, 39));
+        assert_eq!(
+            (partial.refund_class.as_str(), partial.refund_usd),
+            ("partial", Money(6_500_000))
+        );
+        assert!(partial.reason_contains(
+            "Delivered in 35.0 min, 4.0 min past this location's P75 of 31.0 min"
+        ));
+        // 100 % of 43.37 ⇒ 43.50.
+        let full = at(45, stats(25, 31, 39));
+        assert_eq!(
+            (full.refund_class.as_str(), full.refund_usd),
+            ("full", Money(43_500_000))
+        );
+        let thin = at(90, stats(19, 31, 39));
+        assert_eq!(thin.refund_class, "none");
+        assert!(thin.reason_contains("not enough recent history"));
+        let doc: Vec<&str> = full.agent_response.split("\"refund_usd\": ").collect();
+        assert!(doc[1].starts_with("43.5,"), "{}", full.agent_response);
+    }
+
+    impl RefundRecommendation {
+        fn reason_contains(&self, text: &str) -> bool {
+            self.agent_response.contains(text)
+        }
+    }
+
+    #[test]
+    fn sampling_is_stable_and_about_the_configured_share() {
+        let kept = (0..10_000)
+            .filter(|i| is_sampled(&format!("{i:032x}"), 0, 1, 10))
+            .count();
+        assert!((800..1200).contains(&kept), "{kept}");
+        assert!(
+            is_sampled("anything", 5, 5, 0),
+            "live deliveries are always kept"
+        );
+    }
+}

@@ -1,0 +1,476 @@
+//! Decoding one JSON record into an [`Event`], or the [`ReadError`] that names the first
+//! problem found.
+//!
+//! Speed matters (replay is the recovery path), so records deserialize into borrowed structs
+//! whose fields are `Field`s: a visitor that accepts any JSON value without failing, so a
+//! wrong type surfaces as a precise `bad_type` for *that* field instead of serde's opaque
+//! message, and strings without escapes are borrowed from the input. The body is kept as
+//! raw text and unescaped once into the event's `body`; only `order_created` bodies are parsed
+//! further ([`super::order`]), every other body is only checked to be a JSON object.
+//!
+//! Checks run in this order, and the first failure wins: `event_type`, `ts`, `order_id`,
+//! `gk_id`, `location`, `sequence`/`seq`, `event_id`, `body`.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use caspers_dataflows::model::{Event, EventType};
+use caspers_dataflows::time::parse_timestamp;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::error::{excerpt, ReadError};
+
+/// Where a field sits, for error messages; formatted only when an error is built, so the
+/// happy path allocates nothing for it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Path<'p> {
+    /// A top-level record field (`ts`, `order_id`, …).
+    Top(&'p str),
+    /// A field of the `i`-th element of an order body's `items`.
+    Item(usize, &'p str),
+}
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Path::Top(name) => f.write_str(name),
+            Path::Item(i, name) => write!(f, "body.items[{i}].{name}"),
+        }
+    }
+}
+
+/// Any JSON value except `null` (which `Option` absorbs), keeping just what validation needs.
+#[derive(Debug)]
+pub(crate) enum Field<'a> {
+    Str(Cow<'a, str>),
+    /// Every JSON integer fits an i128 (serde_json hands out i64 or u64).
+    Int(i128),
+    Float(f64),
+    Bool(bool),
+    Array,
+    Object,
+}
+
+impl Field<'_> {
+    /// Short description for `bad_type` messages: the JSON type and, for scalars, the value.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Field::Str(s) => format!("string {:?}", excerpt(s)),
+            Field::Int(n) => format!("integer {n}"),
+            Field::Float(x) => format!("number {x}"),
+            Field::Bool(b) => format!("boolean {b}"),
+            Field::Array => "an array".to_owned(),
+            Field::Object => "an object".to_owned(),
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Field<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(FieldVisitor(std::marker::PhantomData))
+    }
+}
+
+struct FieldVisitor<'a>(std::marker::PhantomData<Field<'a>>);
+
+impl<'de: 'a, 'a> Visitor<'de> for FieldVisitor<'a> {
+    type Value = Field<'a>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Field::Bool(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Field::Int(i128::from(v)))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Field::Int(i128::from(v)))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Field::Float(v))
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Field::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Field::Str(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Field::Str(Cow::Owned(v)))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Field::Array)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Field::Object)
+    }
+}
+
+/// The bronze record as written, every field optional so absence is ours to report.
+#[derive(Deserialize)]
+struct RawRecord<'a> {
+    #[serde(borrow)]
+    event_id: Option<Field<'a>>,
+    #[serde(borrow)]
+    event_type: Option<Field<'a>>,
+    #[serde(borrow)]
+    ts: Option<Field<'a>>,
+    #[serde(borrow)]
+    gk_id: Option<Field<'a>>,
+    #[serde(borrow)]
+    location: Option<Field<'a>>,
+    #[serde(borrow)]
+    order_id: Option<Field<'a>>,
+    #[serde(borrow)]
+    sequence: Option<Field<'a>>,
+    /// The technical reference's name for `sequence`; used only when `sequence` is absent.
+    #[serde(borrow)]
+    seq: Option<Field<'a>>,
+    /// A string holding the body (the original), or the body inline. Kept as raw text and
+    /// unescaped by [`unescape`]: serde_json would grow a fresh scratch buffer for every
+    /// record's escaped body, the largest single cost of the reader.
+    #[serde(borrow)]
+    body: Option<&'a RawValue>,
+}
+
+/// The JSON type of the value whose text starts at the first byte of `text`.
+pub(crate) fn json_kind(text: &str) -> &'static str {
+    match text.trim_start().as_bytes().first() {
+        Some(b'{') => "an object",
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        Some(_) => "a number",
+        None => "nothing",
+    }
+}
+
+fn malformed(err: &serde_json::Error) -> ReadError {
+    ReadError::MalformedJson {
+        message: err.to_string(),
+    }
+}
+
+/// Decodes one record's text (a JSON object) into an event.
+pub fn parse_record(text: &str) -> Result<Event, ReadError> {
+    let trimmed = text.trim_start();
+    if !trimmed.starts_with('{') {
+        // Tell "valid JSON, but not an object" apart from "not JSON at all".
+        return match serde_json::from_str::<IgnoredAny>(text) {
+            Ok(_) => Err(ReadError::BadType {
+                field: "record".to_owned(),
+                expected: "a JSON object",
+                found: json_kind(trimmed).to_owned(),
+            }),
+            Err(e) => Err(malformed(&e)),
+        };
+    }
+    // With every field lenient, the only data errors left are duplicate keys, which make the
+    // record ambiguous: treat them as malformed too.
+    let raw: RawRecord<'_> = serde_json::from_str(text).map_err(|e| malformed(&e))?;
+    build_event(raw)
+}
+
+/// Decodes a whole JSON array of records in one serde pass: good events are appended to
+/// `events`, and each record that is valid JSON but not a valid event is returned with its
+/// index. `Err` when the text is not a well-formed array of objects (or has duplicate keys);
+/// the caller then falls back to splitting the array and decoding element by element, which
+/// isolates the damage. This path skips that split, a per-record UTF-8 check and a parser
+/// per record: on the original's files it is the difference that matters.
+pub(crate) fn decode_array(
+    text: &str,
+    events: &mut Vec<Event>,
+) -> Result<Vec<(usize, ReadError)>, serde_json::Error> {
+    struct ArrayVisitor<'v> {
+        events: &'v mut Vec<Event>,
+    }
+    impl<'de> Visitor<'de> for ArrayVisitor<'_> {
+        type Value = Vec<(usize, ReadError)>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an array of event objects")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut failures = Vec::new();
+            let mut index = 0;
+            while let Some(raw) = seq.next_element::<RawRecord<'de>>()? {
+                match build_event(raw) {
+                    Ok(event) => self.events.push(event),
+                    Err(error) => failures.push((index, error)),
+                }
+                index += 1;
+            }
+            Ok(failures)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let failures = de.deserialize_seq(ArrayVisitor { events })?;
+    de.end()?;
+    Ok(failures)
+}
+
+fn build_event(raw: RawRecord<'_>) -> Result<Event, ReadError> {
+    let event_type = match raw.event_type {
+        None => return Err(missing(Path::Top("event_type"))),
+        Some(Field::Str(name)) => {
+            EventType::parse(&name).ok_or_else(|| ReadError::UnknownEventType {
+                name: excerpt(&name),
+            })?
+        }
+        Some(other) => return Err(bad_type(Path::Top("event_type"), "a string", &other)),
+    };
+    let ts_raw = required_str(Path::Top("ts"), raw.ts)?;
+    let ts = parse_timestamp(&ts_raw).ok_or_else(|| ReadError::BadTimestamp {
+        value: excerpt(&ts_raw),
+    })?;
+    let order_id = required_str(Path::Top("order_id"), raw.order_id)?;
+    if order_id.is_empty() {
+        return Err(ReadError::BadValue {
+            field: "order_id".to_owned(),
+            problem: "is empty".to_owned(),
+        });
+    }
+    let gk_id = required_str(Path::Top("gk_id"), raw.gk_id)?;
+    let location = required_str(Path::Top("location"), raw.location)?;
+    let sequence = match (raw.sequence, raw.seq) {
+        (Some(f), _) => int_field(Path::Top("sequence"), f, 0, i128::from(i64::MAX))?,
+        (None, Some(f)) => int_field(Path::Top("seq"), f, 0, i128::from(i64::MAX))?,
+        (None, None) => return Err(missing(Path::Top("sequence"))),
+    };
+    let sequence = i64::try_from(sequence).unwrap_or(i64::MAX);
+    let event_id = match raw.event_id {
+        None => String::new(),
+        Some(Field::Str(s)) => s.into_owned(),
+        Some(other) => return Err(bad_type(Path::Top("event_id"), "a string", &other)),
+    };
+    let body = body_text(raw.body)?;
+    let items = if event_type == EventType::OrderCreated {
+        super::order::parse_items(&body)?
+    } else {
+        // Every body must be a JSON object; typed bodies other than order_created are not
+        // needed by any view yet, so checking syntax is enough (no allocation).
+        serde_json::from_str::<IgnoredAny>(&body).map_err(|e| ReadError::BadBody {
+            problem: format!("not valid JSON: {e}"),
+        })?;
+        Vec::new()
+    };
+    Ok(Event {
+        ts,
+        event_id,
+        body,
+        event_type,
+        order_id: order_id.into_owned(),
+        sequence,
+        gk_id: gk_id.into_owned(),
+        location: location.into_owned(),
+        ts_raw: ts_raw.into_owned(),
+        items,
+    })
+}
+
+pub(crate) fn missing(field: Path<'_>) -> ReadError {
+    ReadError::MissingField {
+        field: field.to_string(),
+    }
+}
+
+pub(crate) fn bad_type(field: Path<'_>, expected: &'static str, found: &Field<'_>) -> ReadError {
+    ReadError::BadType {
+        field: field.to_string(),
+        expected,
+        found: found.describe(),
+    }
+}
+
+fn required_str<'a>(field: Path<'_>, value: Option<Field<'a>>) -> Result<Cow<'a, str>, ReadError> {
+    match value {
+        None => Err(missing(field)),
+        Some(Field::Str(s)) => Ok(s),
+        Some(other) => Err(bad_type(field, "a string", &other)),
+    }
+}
+
+/// An integer field within `[min, max]`: a JSON integer, or a string of digits (the original
+/// ingestion kept every column as STRING, so `"7"` is accepted). Fractions and words are
+/// `bad_type`; integers outside the range are `bad_value`.
+pub(crate) fn int_field(
+    field: Path<'_>,
+    value: Field<'_>,
+    min: i128,
+    max: i128,
+) -> Result<i128, ReadError> {
+    let n = match &value {
+        Field::Int(n) => *n,
+        Field::Str(s) => parse_int_text(s).ok_or_else(|| bad_type(field, "an integer", &value))?,
+        _ => return Err(bad_type(field, "an integer", &value)),
+    };
+    if n < min {
+        return Err(ReadError::BadValue {
+            field: field.to_string(),
+            problem: format!("{n} is below the minimum {min}"),
+        });
+    }
+    if n > max {
+        return Err(ReadError::BadValue {
+            field: field.to_string(),
+            problem: format!("{n} is above the maximum {max}"),
+        });
+    }
+    Ok(n)
+}
+
+/// `[+-]digits` (surrounding whitespace allowed) as an integer; `None` for anything else,
+/// including more digits than any field could hold.
+fn parse_int_text(text: &str) -> Option<i128> {
+    let t = text.trim();
+    let (negative, digits) = match t.as_bytes().first()? {
+        b'-' => (true, t.get(1..)?),
+        b'+' => (false, t.get(1..)?),
+        _ => (false, t),
+    };
+    if digits.is_empty() || digits.len() > 30 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: i128 = digits.parse().ok()?;
+    Some(if negative { -n } else { n })
+}
+
+/// The body as a JSON text: a string holding a JSON object (the original), or an object
+/// given inline (its text is stored as is).
+fn body_text(body: Option<&RawValue>) -> Result<String, ReadError> {
+    let missing_body = || ReadError::BadBody {
+        problem: "missing or null".to_owned(),
+    };
+    let raw = body.ok_or_else(missing_body)?.get();
+    let inner = match raw.as_bytes().first() {
+        Some(b'"') => unescape(raw).ok_or_else(|| ReadError::BadBody {
+            problem: "string holds an invalid escape (e.g. a lone surrogate)".to_owned(),
+        })?,
+        Some(b'{') => raw.to_owned(),
+        Some(b'n') => return Err(missing_body()),
+        _ => {
+            return Err(ReadError::BadBody {
+                problem: format!(
+                    "expected a JSON object or a string holding one, found {}",
+                    json_kind(raw)
+                ),
+            })
+        }
+    };
+    if !inner.trim_start().starts_with('{') {
+        let found = match serde_json::from_str::<IgnoredAny>(&inner) {
+            Ok(_) => json_kind(&inner).to_owned(),
+            Err(_) => format!("text that is not JSON ({:?})", excerpt(&inner)),
+        };
+        return Err(ReadError::BadBody {
+            problem: format!("expected a JSON object, found {found}"),
+        });
+    }
+    Ok(inner)
+}
+
+/// The value of a JSON string literal (quotes included) that serde_json has already checked
+/// for syntax, in one allocation of the literal's size. `None` on an escape that does not
+/// decode (a lone UTF-16 surrogate), which serde_json would reject too.
+fn unescape(literal: &str) -> Option<String> {
+    let inner = literal.strip_prefix('"')?.strip_suffix('"')?;
+    let bytes = inner.as_bytes();
+    let mut out = String::with_capacity(inner.len());
+    let mut i = 0;
+    while let Some(at) = memchr::memchr(b'\\', bytes.get(i..)?) {
+        let esc = i + at;
+        out.push_str(inner.get(i..esc)?);
+        i = esc + 2;
+        let decoded = match bytes.get(esc + 1)? {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let unit = hex4(bytes.get(esc + 2..esc + 6)?)?;
+                i = esc + 6;
+                if (0xD800..0xDC00).contains(&unit) {
+                    // A high surrogate must be followed by an escaped low one.
+                    if bytes.get(i..i + 2)? != b"\\u" {
+                        return None;
+                    }
+                    let low = hex4(bytes.get(i + 2..i + 6)?)?;
+                    if !(0xDC00..0xE000).contains(&low) {
+                        return None;
+                    }
+                    i += 6;
+                    char::from_u32(0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00))?
+                } else {
+                    char::from_u32(unit)?
+                }
+            }
+            _ => return None,
+        };
+        out.push(decoded);
+    }
+    out.push_str(inner.get(i..)?);
+    Some(out)
+}
+
+/// Four hex digits as a number.
+fn hex4(digits: &[u8]) -> Option<u32> {
+    let text = std::str::from_utf8(digits).ok()?;
+    if text.len() != 4 {
+        return None;
+    }
+    u32::from_str_radix(text, 16).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integer_text_forms() {
+        assert_eq!(parse_int_text("7"), Some(7));
+        assert_eq!(parse_int_text(" -3 "), Some(-3));
+        assert_eq!(parse_int_text("+0"), Some(0));
+        for bad in ["", "-", "zero", "1.5", "1e3", "0x10", &"9".repeat(31)] {
+            assert_eq!(parse_int_text(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn unescapes_like_serde_json() {
+        for literal in [
+            r#""plain""#,
+            r#""{\"a\": \"Caff\u00e8 Latte\"}""#,
+            r#""tab\tnl\ncr\rbs\bff\fsl\/bsl\\""#,
+            r#""pile \ud83d\udca9 of""#,
+            r#""\u0000 end\"""#,
+            r#""""#,
+        ] {
+            let expected: String = serde_json::from_str(literal).unwrap();
+            assert_eq!(
+                unescape(literal).as_deref(),
+                Some(expected.as_str()),
+                "{literal}"
+            );
+        }
+        for bad in [
+            r#""\ud83d""#,
+            r#""\ud83d\u0041""#,
+            r#""\udca9""#,
+            r#""\x""#,
+            r#""\u12""#,
+            "x",
+        ] {
+            assert_eq!(unescape(bad), None, "{bad}");
+        }
+    }
+}
