@@ -20,6 +20,8 @@ pub enum Command {
     Generate(crate::generator::GenerateArgs),
     /// Run the pipeline: replay the landing directory into the lake (and keep following it).
     Run(crate::runtime::RunArgs),
+    /// Generate a week of San Francisco, run the pipeline, print the gold tables.
+    Demo(crate::demo::DemoArgs),
     /// Serve the Refund Manager API and page over the refund tables in PostgreSQL.
     Serve(crate::app::ServeArgs),
 }
@@ -29,6 +31,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Generate(args) => crate::generator::run(&args)?,
         Command::Serve(args) => crate::app::run(&args)?,
+        Command::Demo(args) => crate::demo::run(&args)?,
         Command::Run(args) => {
             let summary = crate::runtime::run(&args)?;
             if !args.quiet && args.timely.process == 0 {

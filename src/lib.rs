@@ -12,6 +12,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod demo;
 pub mod generator;
 pub mod runtime;
 pub mod sink;
