@@ -38,13 +38,21 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let mut config = GeneratorConfig::builtin("sanfrancisco").context("built-in config")?;
     config.start_days_ago = args.days;
     let now = generator::wall_clock_now();
-    let options = BackfillOptions { progress: true, ..BackfillOptions::default() };
+    let options = BackfillOptions {
+        progress: true,
+        ..BackfillOptions::default()
+    };
     let generated = generator::generate_backfill(&[config], now, None, &landing, &options)?;
     println!("generate: {generated} -> {}", landing.display());
 
     let run_args = RunArgs {
         quiet: false,
-        timely: TimelyArgs { workers: args.workers, processes: 1, process: 0, hostfile: None },
+        timely: TimelyArgs {
+            workers: args.workers,
+            processes: 1,
+            process: 0,
+            hostfile: None,
+        },
         ..RunArgs::replay(&landing, &lake)
     };
     let summary = runtime::run(&run_args)?;
@@ -59,7 +67,10 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         ("gold_order_header", count(&t.gold_order_header)),
         ("gold_item_sales_day", count(&t.gold_item_sales_day)),
         ("gold_brand_sales_day", count(&t.gold_brand_sales_day)),
-        ("gold_location_sales_hourly", count(&t.gold_location_sales_hourly)),
+        (
+            "gold_location_sales_hourly",
+            count(&t.gold_location_sales_hourly),
+        ),
         ("refund_recommendations", count(&t.refund_recommendations)),
     ];
     for (table, n) in counts {

@@ -22,7 +22,7 @@ use serde::Serialize;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::operator::Operator;
 
-use caspers_dataflows::model::{DeadLetter, Event};
+use caspers_dataflows::model::{DeadLetter, Event, EventType};
 use caspers_dataflows::refunds::RefundPolicy;
 use caspers_dataflows::time::format_timestamp;
 use caspers_dataflows::time::parse_timestamp;
@@ -30,6 +30,7 @@ use caspers_dataflows::PipelineParams;
 
 use crate::sink::lake::{lake_sink, LakeRow, PublishPolicy, SinkStatus};
 use crate::sink::parquet;
+use crate::sink::postgres::{pg_sink, PgOptions, PgRow, PgStatus};
 use discover::{list_files, owner, LandingFile};
 
 /// Timely's own cluster flags, parsed by clap so they mean what they mean in timely's examples.
@@ -133,6 +134,12 @@ pub struct RunArgs {
     /// No progress bar and no summary on stdout.
     #[arg(long)]
     pub quiet: bool,
+    /// Upsert recommendations and order events into this PostgreSQL database.
+    #[arg(long)]
+    pub pg: Option<String>,
+    /// Keep retrying an unreachable Postgres this long before stopping the job, seconds.
+    #[arg(long, default_value_t = 300)]
+    pub pg_retry_secs: u64,
     /// Refund policy file (default: the built-in copy of `configs/refund_policy.json`).
     #[arg(long)]
     pub refund_policy: Option<PathBuf>,
@@ -163,6 +170,8 @@ impl RunArgs {
             quiet: true,
             refund_policy: None,
             live_from: None,
+            pg: None,
+            pg_retry_secs: 300,
             timely: TimelyArgs {
                 workers: 1,
                 processes: 1,
@@ -193,6 +202,8 @@ pub struct RunSummary {
     pub epochs: u64,
     /// Lake files written (this process).
     pub files_written: u64,
+    /// Postgres rows upserted or deleted (this process).
+    pub pg_rows_written: u64,
     /// Wall-clock seconds.
     pub seconds: f64,
     /// Workers per process.
@@ -207,6 +218,7 @@ struct WorkerReport {
     stats: BTreeMap<String, i64>,
     epochs: u64,
     files_written: u64,
+    pg_rows_written: u64,
 }
 
 /// Runs the job to completion (replay) or until idle/killed (follow).
@@ -221,6 +233,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunSummary> {
     check_writable(&args.lake)?;
     let config = args.timely.to_config()?;
     let params = pipeline_params(args)?;
+    if let Some(url) = &args.pg {
+        crate::sink::postgres::prepare(url)?;
+    }
     let ingested = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
     let progress = (!args.quiet && args.timely.process == 0).then(|| progress_bar(&ingested));
 
@@ -253,6 +268,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunSummary> {
     for report in &reports {
         summary.epochs = summary.epochs.max(report.epochs);
         summary.files_written += report.files_written;
+        summary.pg_rows_written += report.pg_rows_written;
         for (key, value) in &report.stats {
             if let Some(kind) = key.strip_prefix("events:") {
                 summary.events += value;
@@ -284,6 +300,7 @@ fn run_worker(
     let peers = worker.peers();
     let status = Rc::new(RefCell::new(SinkStatus::default()));
     let stats_out: Rc<RefCell<BTreeMap<String, i64>>> = Rc::default();
+    let pg_status = Rc::new(RefCell::new(PgStatus::default()));
     let policy = if args.follow {
         PublishPolicy::Every(Duration::from_millis(args.publish_ms))
     } else {
@@ -305,7 +322,23 @@ fn run_worker(
                     .gold_location_sales_hourly
                     .map(LakeRow::LocationSalesHourly),
             )
-            .concat(views.refund_recommendations.map(LakeRow::Refund));
+            .concat(views.refund_recommendations.clone().map(LakeRow::Refund));
+        if let Some(url) = &args.pg {
+            let options = PgOptions {
+                url: url.clone(),
+                interval: args.follow.then(|| Duration::from_millis(args.publish_ms)),
+                retry_for: Duration::from_secs(args.pg_retry_secs),
+            };
+            let events = caspers_dataflows::bronze::dedup_where(views.all_events.clone(), |e| {
+                e.event_type != EventType::DriverPing
+            });
+            let pg_rows = views
+                .refund_recommendations
+                .clone()
+                .map(PgRow::Recommendation)
+                .concat(events.map(PgRow::OrderEvent));
+            pg_sink(pg_rows, options, pg_status.clone());
+        }
         let (probe, rows) = rows.probe();
         lake_sink(rows, args.lake.clone(), policy, status.clone());
         let totals = stats_out.clone();
@@ -401,6 +434,9 @@ fn run_worker(
         if let Some(err) = status.borrow().error.clone() {
             anyhow::bail!("publishing the lake failed: {err}");
         }
+        if let Some(err) = pg_status.borrow().error.clone() {
+            anyhow::bail!("the Postgres sink failed: {err}");
+        }
     }
 
     drop(events_in);
@@ -409,13 +445,18 @@ fn run_worker(
     if let Some(err) = status.borrow().error.clone() {
         anyhow::bail!("publishing the lake failed: {err}");
     }
+    if let Some(err) = pg_status.borrow().error.clone() {
+        anyhow::bail!("the Postgres sink failed: {err}");
+    }
     commit_bronze(&mut staged_bronze, u64::MAX)?;
     let files_written = status.borrow().files_written;
+    let pg_rows_written = pg_status.borrow().rows_written;
     let stats = std::mem::take(&mut *stats_out.borrow_mut());
     Ok(WorkerReport {
         stats,
         epochs: epoch,
         files_written,
+        pg_rows_written,
     })
 }
 

@@ -3,4 +3,5 @@
 
 pub mod lake;
 pub mod parquet;
+pub mod postgres;
 pub mod readback;

@@ -41,9 +41,20 @@ pub fn dedup<'s, T>(
 where
     T: Timestamp + Lattice,
 {
+    dedup_where(events, move |e| e.event_type == event_type)
+}
+
+/// [`dedup`] over the events `keep` accepts, of any types.
+pub fn dedup_where<'s, T>(
+    events: VecCollection<'s, T, Event>,
+    keep: impl Fn(&Event) -> bool + 'static,
+) -> VecCollection<'s, T, Event>
+where
+    T: Timestamp + Lattice,
+{
     events
-        .filter(move |e| e.event_type == event_type)
-        .map(|e| ((e.order_id.clone(), e.sequence), e))
+        .filter(move |e| keep(e))
+        .map(|e| ((e.order_id.clone(), e.event_type, e.sequence), e))
         .reduce_named("bronze: dedup by identity", |_identity, copies, output| {
             // `copies` is sorted by value, so the first one with a positive count is the least.
             if let Some((first, _)) = copies.iter().find(|(_, count)| *count > 0) {
