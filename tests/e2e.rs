@@ -292,6 +292,8 @@ fn workers_and_processes_give_identical_lakes() {
         "--lake",
         s(&one),
         "--quiet",
+        "--live-from",
+        LIVE,
         "-w",
         "1",
     ]);
@@ -302,6 +304,8 @@ fn workers_and_processes_give_identical_lakes() {
         "--lake",
         s(&four),
         "--quiet",
+        "--live-from",
+        LIVE,
         "-w",
         "4",
         "--epoch-events",
@@ -317,6 +321,10 @@ fn workers_and_processes_give_identical_lakes() {
             "--lake",
             s(&two_procs),
             "--quiet",
+            "--live-from",
+            LIVE,
+            "--live-from",
+            LIVE,
         ])
         .env("CASPERS_BIN", caspers_bin())
         .status()
@@ -341,6 +349,8 @@ fn rerun_into_the_same_lake_changes_nothing() {
         "--lake",
         s(&lake),
         "--quiet",
+        "--live-from",
+        LIVE,
         "-w",
         "2",
     ]);
@@ -370,6 +380,10 @@ fn follow_picks_up_new_files_and_ends_equal_to_a_replay() {
             "run",
             "--follow",
             "--quiet",
+            "--live-from",
+            LIVE,
+            "--live-from",
+            LIVE,
             "--poll-ms",
             "50",
             "--publish-ms",
@@ -417,6 +431,8 @@ fn follow_picks_up_new_files_and_ends_equal_to_a_replay() {
         "--lake",
         s(&replay),
         "--quiet",
+        "--live-from",
+        LIVE,
     ]);
     assert_same_files(&lake, &replay);
 }

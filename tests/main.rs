@@ -6,3 +6,4 @@ mod e2e;
 mod generator;
 mod reader;
 mod reference;
+mod refunds;
