@@ -323,8 +323,6 @@ fn workers_and_processes_give_identical_lakes() {
             "--quiet",
             "--live-from",
             LIVE,
-            "--live-from",
-            LIVE,
         ])
         .env("CASPERS_BIN", caspers_bin())
         .status()
@@ -359,10 +357,17 @@ fn rerun_into_the_same_lake_changes_nothing() {
 
 /// Polls (with a deadline) until `cond` holds; the job runs in another process, so the only
 /// synchronisation is what it publishes.
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+pub(crate) fn wait_for(
+    what: &str,
+    child: &mut std::process::Child,
+    mut cond: impl FnMut() -> bool,
+) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !cond() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the job exited ({status}) while waiting for {what}");
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -380,8 +385,6 @@ fn follow_picks_up_new_files_and_ends_equal_to_a_replay() {
             "run",
             "--follow",
             "--quiet",
-            "--live-from",
-            LIVE,
             "--live-from",
             LIVE,
             "--poll-ms",
@@ -412,11 +415,11 @@ fn follow_picks_up_new_files_and_ends_equal_to_a_replay() {
         let dead = lake
             .join("_dead_letter")
             .join(format!("{}.jsonl", file.rel.replace('/', "__")));
-        wait_for(&file.rel, || bronze.exists() || dead.exists());
+        wait_for(&file.rel, &mut child, || bronze.exists() || dead.exists());
     }
     // The views caught up with every file: the lake equals the oracle while the job still runs.
     let events = landing_events(&landing);
-    wait_for("the views to catch up", || {
+    wait_for("the views to catch up", &mut child, || {
         read_lake(&lake)
             .map(|got| got == expected_lake(&events))
             .unwrap_or(false)

@@ -25,12 +25,26 @@ const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// Longest wait for the page to reach an expected state.
 const PATIENCE: Duration = Duration::from_secs(15);
 
-/// Kills a child process when dropped, so a failing test leaves nothing running.
+/// A child started in a process group of its own; dropping it kills that group (the child
+/// and whatever it started, e.g. the Chromium processes under chromedriver), so a failing
+/// test leaves nothing running.
 struct Reaped(Child);
+
+impl Reaped {
+    fn spawn(cmd: &mut Command) -> Reaped {
+        use std::os::unix::process::CommandExt as _;
+        Reaped(cmd.process_group(0).spawn().expect("spawn"))
+    }
+}
 
 impl Drop for Reaped {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        if let Ok(pgid) = libc::pid_t::try_from(self.0.id()) {
+            // SAFETY: kill(2) with a negative pid signals the group we created for this child.
+            unsafe {
+                libc::kill(-pgid, libc::SIGKILL);
+            }
+        }
         let _ = self.0.wait();
     }
 }
@@ -60,16 +74,15 @@ fn free_port() -> u16 {
 
 /// Starts `caspers serve` on a free port and returns it with the address it printed.
 fn start_server(pg_url: &str) -> (Reaped, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_caspers"))
-        .args(["serve", "--pg", pg_url, "--listen", "127.0.0.1:0"])
-        .env_remove("CASPERS_APP_TOKEN")
-        .env_remove("REFUNDS_SCHEMA")
-        .env_remove("RECS_SCHEMA")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn caspers serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let child = Reaped(child);
+    let mut child = Reaped::spawn(
+        Command::new(env!("CARGO_BIN_EXE_caspers"))
+            .args(["serve", "--pg", pg_url, "--listen", "127.0.0.1:0"])
+            .env_remove("CASPERS_APP_TOKEN")
+            .env_remove("REFUNDS_SCHEMA")
+            .env_remove("RECS_SCHEMA")
+            .stderr(Stdio::piped()),
+    );
+    let stderr = child.0.stderr.take().expect("stderr");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -94,13 +107,11 @@ struct Driver {
 
 impl Driver {
     async fn start(port: u16, profile: &Path) -> (Reaped, Driver) {
-        let child = Reaped(
+        let child = Reaped::spawn(
             Command::new(CHROMEDRIVER)
                 .arg(format!("--port={port}"))
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn chromedriver"),
+                .stderr(Stdio::null()),
         );
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let deadline = Instant::now() + PATIENCE;

@@ -57,12 +57,48 @@ pub async fn request(
     head.push_str("\r\n");
     let mut bytes = head.into_bytes();
     bytes.extend_from_slice(body.unwrap_or_default());
-    // A server may answer (413) before reading a large body and close; the answer is what
-    // matters, so a failed write is not an error here.
-    let _ = stream.write_all(&bytes).await;
-    let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw).await;
+    let exchange = async {
+        // A server may answer (413) before reading a large body and close; the answer is
+        // what matters, so a failed write is not an error here.
+        let _ = stream.write_all(&bytes).await;
+        // Not every server closes after `Connection: close` (chromedriver keeps the socket
+        // open), so stop as soon as the response is complete.
+        let mut raw = Vec::new();
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            if complete(&raw) {
+                break;
+            }
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => raw.extend_from_slice(&buf[..n]),
+            }
+        }
+        raw
+    };
+    let raw = tokio::time::timeout(std::time::Duration::from_secs(60), exchange)
+        .await
+        .unwrap_or_else(|_| panic!("{method} {path} on {addr}: no complete response in 60 s"));
     parse(&raw)
+}
+
+/// Whether `raw` holds a whole response: headers plus `Content-Length` bytes, or a chunked
+/// body up to its last chunk. Without either, only the end of the stream ends it.
+fn complete(raw: &[u8]) -> bool {
+    let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let body = &raw[split + 4..];
+    for line in head.split("\r\n") {
+        if let Some(len) = line.strip_prefix("content-length:") {
+            return len.trim().parse::<usize>().is_ok_and(|n| body.len() >= n);
+        }
+        if line.starts_with("transfer-encoding:") && line.contains("chunked") {
+            return body.ends_with(b"0\r\n\r\n");
+        }
+    }
+    false
 }
 
 /// Parses a raw HTTP/1.1 response.
