@@ -262,7 +262,7 @@ pub(crate) fn oracle(
 /// Checks an `agent_response` against the oracle's row: the class and amount agree, the
 /// minutes are the oracle's rounded to two decimals, and the reason names the delivery
 /// minutes with one decimal.
-fn check_response(response: &str, expected: &Expected) -> Result<(), String> {
+pub(crate) fn check_response(response: &str, expected: &Expected) -> Result<(), String> {
     let fail = |what: String| Err(format!("{}: {what} in {response}", expected.order_id));
     if response.contains('\n') {
         return fail("not one line".into());
@@ -1236,7 +1236,7 @@ fn refunds_comparison_detects_a_wrong_output() {
 // End to end.
 
 /// The default policy, `configs/refund_policy.json`.
-fn default_policy() -> RefundPolicy {
+pub(crate) fn default_policy() -> RefundPolicy {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/refund_policy.json");
     serde_json::from_str(&std::fs::read_to_string(path).expect("policy file")).expect("policy")
 }

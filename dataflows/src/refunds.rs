@@ -136,15 +136,30 @@ pub fn percentile(values: &[i64], pct: i64) -> i64 {
     i64::try_from(rounded).unwrap_or(i64::MAX)
 }
 
-fn minutes(micros: i64) -> f64 {
-    // Whole microseconds to minutes; the division rounds once.
-    #[allow(clippy::cast_precision_loss, clippy::as_conversions)]
-    let m = micros as f64 / 60_000_000.0;
-    m
+/// `n / d` rounded half away from zero (`d > 0`).
+fn round_div(n: i64, d: i64) -> i64 {
+    let q = n / d;
+    let r = n % d;
+    if 2 * r.abs() >= d {
+        q + n.signum()
+    } else {
+        q
+    }
 }
 
-fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
+/// Minutes with one decimal, rounded from whole microseconds (never through a float, so a
+/// value exactly halfway always rounds away from zero).
+fn minutes_1dp(micros: i64) -> String {
+    let tenths = round_div(micros, 6_000_000);
+    let sign = if tenths < 0 { "-" } else { "" };
+    format!("{sign}{}.{}", tenths.abs() / 10, tenths.abs() % 10)
+}
+
+/// Minutes rounded to two decimals, from whole microseconds, as the nearest double.
+fn minutes_2dp(micros: i64) -> f64 {
+    #[allow(clippy::cast_precision_loss, clippy::as_conversions)]
+    let hundredths = round_div(micros, 600_000) as f64;
+    hundredths / 100.0
 }
 
 /// Applies the policy to one delivery.
@@ -157,31 +172,31 @@ pub fn decide(
     revenue: Money,
     stats: WindowStats,
 ) -> RefundRecommendation {
-    let m = minutes(delivery_micros);
-    let (p_partial, p_full) = (minutes(stats.p_partial), minutes(stats.p_full));
+    let m = minutes_1dp(delivery_micros);
+    let (p_partial, p_full) = (minutes_1dp(stats.p_partial), minutes_1dp(stats.p_full));
     let (class, share, reason) = if stats.samples < policy.min_samples {
         let reason = format!(
-            "Delivered in {m:.1} min; only {} deliveries at this location in the previous {} hours (need {}), so not enough recent history to judge",
+            "Delivered in {m} min; only {} deliveries at this location in the previous {} hours (need {}), so not enough recent history to judge",
             stats.samples, policy.window_hours, policy.min_samples
         );
         ("none", 0, reason)
     } else if delivery_micros <= stats.p_partial {
         let reason = format!(
-            "Delivered in {m:.1} min, within this location's P{} of {p_partial:.1} min",
+            "Delivered in {m} min, within this location's P{} of {p_partial} min",
             policy.partial_above_percentile
         );
         ("none", 0, reason)
     } else if delivery_micros <= stats.p_full {
         let reason = format!(
-            "Delivered in {m:.1} min, {:.1} min past this location's P{} of {p_partial:.1} min",
-            m - p_partial,
+            "Delivered in {m} min, {} min past this location's P{} of {p_partial} min",
+            minutes_1dp(delivery_micros - stats.p_partial),
             policy.partial_above_percentile
         );
         ("partial", policy.partial_pct, reason)
     } else {
         let reason = format!(
-            "Delivered in {m:.1} min, {:.1} min past this location's P{} of {p_full:.1} min",
-            m - p_full,
+            "Delivered in {m} min, {} min past this location's P{} of {p_full} min",
+            minutes_1dp(delivery_micros - stats.p_full),
             policy.full_above_percentile
         );
         ("full", policy.full_pct, reason)
@@ -194,9 +209,9 @@ pub fn decide(
         refund_class: class,
         refund_usd: refund.to_f64(),
         reason: &reason,
-        delivery_minutes: round2(m),
-        p75: round2(p_partial),
-        p99: round2(p_full),
+        delivery_minutes: minutes_2dp(delivery_micros),
+        p75: minutes_2dp(stats.p_partial),
+        p99: minutes_2dp(stats.p_full),
     };
     RefundRecommendation {
         order_id: order_id.to_string(),
@@ -423,6 +438,17 @@ mod tests {
         fn reason_contains(&self, text: &str) -> bool {
             self.agent_response.contains(text)
         }
+    }
+
+    #[test]
+    fn minutes_round_half_away_from_zero_exactly() {
+        // 89.05 min exactly is 5,343,000,000 µs; one decimal rounds up to 89.1.
+        assert_eq!(minutes_1dp(5_343_000_000), "89.1");
+        // 19.955 min exactly is 1,197,300,000 µs; two decimals round up to 19.96.
+        assert_eq!(minutes_2dp(1_197_300_000), 19.96);
+        assert_eq!(minutes_2dp(-134_700_000), -2.25);
+        assert_eq!(minutes_1dp(-3_000_000), "-0.1");
+        assert_eq!(minutes_1dp(0), "0.0");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The Refund Manager page in headless Chromium, driven over WebDriver (chromedriver) with
 //! the tests' own small HTTP client: load the page, filter to pending, open Details, apply a
 //! refund (after an inline validation error), see the row's status and the summary change.
-//! Saves a laptop and a phone-width screenshot and prints their paths.
+//! Saves screenshots (laptop width, phone width, the dialog's inline error) and prints
+//! their paths.
 //!
 //! `#[ignore]`d (it needs Chromium, chromedriver and PostgreSQL): run it with
 //! `scripts/browser-test.sh`, or `cargo test --test integration -- --ignored app::browser`
@@ -190,6 +191,15 @@ impl Driver {
             .await;
     }
 
+    /// Picks an option of a `<select>` with the mouse, then clicks the page heading so the
+    /// native drop-down is closed again (it would show in screenshots).
+    async fn select(&self, css: &str, value: &str) {
+        self.click(css).await;
+        self.click(&format!("{css} option[value=\"{value}\"]"))
+            .await;
+        self.click("h1").await;
+    }
+
     async fn clear_and_type(&self, css: &str, text: &str) {
         let el = self.find(css).await;
         self.cmd("POST", &format!("/element/{el}/clear"), Some(json!({})))
@@ -304,8 +314,7 @@ async fn browser_refund_flow() {
     assert_eq!(d.script("return document.activeElement.id;").await, "f-q");
 
     // Filter to pending.
-    d.click("#f-status").await;
-    d.click("#f-status option[value=\"pending\"]").await;
+    d.select("#f-status", "pending").await;
     d.wait(
         "only pending rows",
         "document.querySelectorAll('tr.row').length === 3 && \
@@ -369,6 +378,9 @@ async fn browser_refund_flow() {
             .await,
         true
     );
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let dialog = shots.join("refund-manager-dialog.png");
+    d.screenshot(&dialog).await;
     d.clear_and_type("#a-amount", "4.50").await;
     d.clear_and_type("#a-by", "browser@caspers.example").await;
     d.click("#a-submit").await;
@@ -394,8 +406,7 @@ async fn browser_refund_flow() {
     assert!(d.text("#toast").await.contains("o-1001"));
 
     // All statuses: o-1001 now shows as applied with its decision.
-    d.click("#f-status").await;
-    d.click("#f-status option[value=\"\"]").await;
+    d.select("#f-status", "").await;
     d.wait(
         "o-1001 applied",
         "document.querySelector('tr.row[data-order=\"o-1001\"]')?.dataset.status === 'applied'",
@@ -409,7 +420,6 @@ async fn browser_refund_flow() {
         .text(&format!("{} td.decision", row("o-1001")))
         .await
         .contains("$4.50"));
-    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let laptop = shots.join("refund-manager.png");
     d.screenshot(&laptop).await;
 
@@ -429,6 +439,39 @@ async fn browser_refund_flow() {
         "absolute"
     );
 
+    // A server error the page cannot foresee shows inline in the dialog: the
+    // recommendation disappears while the dialog is open.
+    d.cmd(
+        "POST",
+        "/window/rect",
+        Some(json!({"width": 1280, "height": 1000})),
+    )
+    .await;
+    d.click(&format!("{} button[data-action=\"apply\"]", row("o-1002")))
+        .await;
+    d.wait("the dialog", "document.getElementById('apply').open")
+        .await;
+    db.client
+        .execute(
+            "DELETE FROM recommender.pg_recommendations WHERE order_id = 'o-1002'",
+            &[],
+        )
+        .await
+        .expect("delete");
+    d.click("#a-submit").await;
+    d.wait(
+        "the server's error in the dialog",
+        "!document.getElementById('apply-error').hidden && \
+         document.getElementById('apply-error').textContent.includes('not found')",
+    )
+    .await;
+    d.key("\u{E00C}").await; // Escape closes the dialog, focus returns to the row.
+    d.wait(
+        "the dialog closes",
+        "!document.getElementById('apply').open",
+    )
+    .await;
+
     let stored: i64 = db
         .client
         .query_one(
@@ -447,6 +490,10 @@ async fn browser_refund_flow() {
     db.drop_db().await;
     println!("screenshot: {}", laptop.display());
     println!("screenshot (phone width): {}", phone.display());
+    println!(
+        "screenshot (Apply dialog, inline error): {}",
+        dialog.display()
+    );
 }
 
 #[test]
