@@ -30,7 +30,7 @@ use caspers_dataflows::PipelineParams;
 
 use crate::sink::lake::{lake_sink, LakeRow, PublishPolicy, SinkStatus};
 use crate::sink::parquet;
-use crate::sink::postgres::{pg_sink, PgOptions, PgRow, PgStatus};
+use crate::sink::postgres::{pg_sink, PgOptions, PgRow, PgWriter};
 use discover::{list_files, owner, LandingFile};
 
 /// Timely's own cluster flags, parsed by clap so they mean what they mean in timely's examples.
@@ -300,7 +300,7 @@ fn run_worker(
     let peers = worker.peers();
     let status = Rc::new(RefCell::new(SinkStatus::default()));
     let stats_out: Rc<RefCell<BTreeMap<String, i64>>> = Rc::default();
-    let pg_status = Rc::new(RefCell::new(PgStatus::default()));
+    let mut pg_writer: Option<PgWriter> = None;
     let policy = if args.follow {
         PublishPolicy::Every(Duration::from_millis(args.publish_ms))
     } else {
@@ -337,7 +337,7 @@ fn run_worker(
                 .clone()
                 .map(PgRow::Recommendation)
                 .concat(events.map(PgRow::OrderEvent));
-            pg_sink(pg_rows, options, pg_status.clone());
+            pg_writer = Some(pg_sink(pg_rows, options));
         }
         let (probe, rows) = rows.probe();
         lake_sink(rows, args.lake.clone(), policy, status.clone());
@@ -434,7 +434,7 @@ fn run_worker(
         if let Some(err) = status.borrow().error.clone() {
             anyhow::bail!("publishing the lake failed: {err}");
         }
-        if let Some(err) = pg_status.borrow().error.clone() {
+        if let Some(err) = pg_writer.as_ref().and_then(PgWriter::error) {
             anyhow::bail!("the Postgres sink failed: {err}");
         }
     }
@@ -445,12 +445,13 @@ fn run_worker(
     if let Some(err) = status.borrow().error.clone() {
         anyhow::bail!("publishing the lake failed: {err}");
     }
-    if let Some(err) = pg_status.borrow().error.clone() {
+    let pg_status = pg_writer.map(PgWriter::finish).unwrap_or_default();
+    if let Some(err) = pg_status.error {
         anyhow::bail!("the Postgres sink failed: {err}");
     }
     commit_bronze(&mut staged_bronze, u64::MAX)?;
     let files_written = status.borrow().files_written;
-    let pg_rows_written = pg_status.borrow().rows_written;
+    let pg_rows_written = pg_status.rows_written;
     let stats = std::mem::take(&mut *stats_out.borrow_mut());
     Ok(WorkerReport {
         stats,

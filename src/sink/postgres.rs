@@ -13,9 +13,7 @@
 //! with the error, and a restart replays. Nothing is dropped either way: the pending changes
 //! stay in memory until a transaction commits.
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use differential_dataflow::VecCollection;
@@ -189,29 +187,81 @@ pub struct PgOptions {
     pub retry_for: Duration,
 }
 
-/// What the worker's Postgres sink reports to the runtime loop.
+/// What the worker's Postgres writer reports to the runtime loop.
 #[derive(Debug, Default)]
 pub struct PgStatus {
     /// Rows upserted or deleted so far.
     pub rows_written: u64,
     /// Transactions committed.
     pub commits: u64,
-    /// The error that stopped the sink.
+    /// The error that stopped the writer.
     pub error: Option<String>,
 }
 
-/// Attaches the sink to `rows`.
-pub fn pg_sink<'s>(
-    rows: VecCollection<'s, u64, PgRow>,
-    options: PgOptions,
-    status: Rc<RefCell<PgStatus>>,
-) {
+/// Batches handed from the sink operator to its writer thread before the operator blocks: the
+/// dataflow keeps running through a short outage, then backpressure stops it.
+pub const MAX_QUEUED_BATCHES: usize = 256;
+
+/// The writer thread of one worker's sink; [`PgWriter::finish`] waits for it to drain.
+pub struct PgWriter {
+    status: std::sync::Arc<std::sync::Mutex<PgStatus>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl PgWriter {
+    /// The writer's error, if it stopped.
+    pub fn error(&self) -> Option<String> {
+        self.status.lock().ok().and_then(|s| s.error.clone())
+    }
+
+    /// Waits until every queued batch is committed (the sink operator must be gone, which it is
+    /// once the dataflow completed) and returns the final status.
+    pub fn finish(mut self) -> PgStatus {
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                return PgStatus {
+                    error: Some("the Postgres writer panicked".into()),
+                    ..PgStatus::default()
+                };
+            }
+        }
+        match self.status.lock() {
+            Ok(mut s) => std::mem::take(&mut *s),
+            Err(_) => PgStatus {
+                error: Some("the Postgres writer panicked".into()),
+                ..PgStatus::default()
+            },
+        }
+    }
+}
+
+/// Attaches the sink to `rows`. The operator consolidates changes at the frontier and queues
+/// one batch per publish; a writer thread with its own connection commits them in order, so
+/// a slow or unreachable database (or a slow LLM agent) never stalls the views until the
+/// queue is full.
+pub fn pg_sink<'s>(rows: VecCollection<'s, u64, PgRow>, options: PgOptions) -> PgWriter {
     let worker = rows.inner.scope().index();
+    let status = std::sync::Arc::new(std::sync::Mutex::new(PgStatus::default()));
+    let (send, recv) = crossbeam_channel::bounded::<(u64, Batch)>(MAX_QUEUED_BATCHES);
+    let thread = {
+        let status = status.clone();
+        let options = options.clone();
+        std::thread::Builder::new()
+            .name(format!("caspers-pg-{worker}"))
+            .spawn(move || writer_loop(worker, &options, &recv, &status))
+            .ok()
+    };
+    if thread.is_none() {
+        if let Ok(mut s) = status.lock() {
+            s.error = Some("could not start the Postgres writer thread".into());
+        }
+    }
+    let mut send = Some(send);
     let mut pending: BTreeMap<u64, Vec<(PgRow, isize)>> = BTreeMap::new();
-    // Net changes at complete times not yet committed: key -> (row, count) accumulations.
+    // Net changes at complete times not yet queued: key -> (row, count) accumulations.
     let mut staged: BTreeMap<PgKey, BTreeMap<PgRow, i64>> = BTreeMap::new();
     let mut last_publish = Instant::now();
-    let mut connection: Option<(tokio::runtime::Runtime, Option<Client>)> = None;
+    let writer_status = status.clone();
     let pact =
         Exchange::new(|(row, _t, _d): &(PgRow, u64, isize)| stable_hash(row.order_id().as_bytes()));
     rows.inner
@@ -237,34 +287,63 @@ pub fn pg_sink<'s>(
                 || options
                     .interval
                     .is_some_and(|i| last_publish.elapsed() >= i);
-            if !due || staged.is_empty() || status.borrow().error.is_some() {
-                return;
-            }
-            let epoch = frontier.frontier().first().copied().unwrap_or(u64::MAX);
-            let batch = Batch::from_staged(&staged);
-            if connection.is_none() {
-                match runtime() {
-                    Ok(rt) => connection = Some((rt, None)),
-                    Err(e) => {
-                        status.borrow_mut().error = Some(e.to_string());
-                        return;
+            if due && !staged.is_empty() {
+                let epoch = frontier.frontier().first().copied().unwrap_or(u64::MAX);
+                let batch = Batch::from_staged(&staged);
+                staged.clear();
+                last_publish = Instant::now();
+                if let Some(sender) = &send {
+                    // Blocks only when the writer is MAX_QUEUED_BATCHES behind: backpressure.
+                    if sender.send((epoch, batch)).is_err() {
+                        if let Ok(mut s) = writer_status.lock() {
+                            s.error
+                                .get_or_insert_with(|| "the Postgres writer stopped".into());
+                        }
                     }
                 }
             }
-            let Some((rt, client)) = connection.as_mut() else {
-                return;
-            };
-            match rt.block_on(commit_with_retry(client, &options, worker, epoch, &batch)) {
-                Ok(()) => {
-                    let mut s = status.borrow_mut();
-                    s.rows_written += batch.len();
-                    s.commits += 1;
-                    staged.clear();
-                    last_publish = Instant::now();
-                }
-                Err(e) => status.borrow_mut().error = Some(format!("{e:#}")),
+            if frontier.is_empty() {
+                // Closing the channel lets the writer finish once it has drained the queue.
+                send = None;
             }
         });
+    PgWriter { status, thread }
+}
+
+fn writer_loop(
+    worker: usize,
+    options: &PgOptions,
+    recv: &crossbeam_channel::Receiver<(u64, Batch)>,
+    status: &std::sync::Mutex<PgStatus>,
+) {
+    let fail = |e: String| {
+        if let Ok(mut s) = status.lock() {
+            s.error = Some(e);
+        }
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return fail(e.to_string()),
+    };
+    let mut client = None;
+    for (epoch, batch) in recv {
+        match rt.block_on(commit_with_retry(
+            &mut client,
+            options,
+            worker,
+            epoch,
+            &batch,
+        )) {
+            Ok(()) => {
+                if let Ok(mut s) = status.lock() {
+                    s.rows_written += batch.len();
+                    s.commits += 1;
+                }
+            }
+            // Dropping the receiver makes the operator's next send fail, which stops the job.
+            Err(e) => return fail(format!("{e:#}")),
+        }
+    }
 }
 
 /// The final state of every staged key.
