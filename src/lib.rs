@@ -14,6 +14,7 @@ pub mod app;
 pub mod cli;
 pub mod demo;
 pub mod generator;
+pub mod refund;
 pub mod runtime;
 pub mod sink;
 pub mod source;

@@ -362,6 +362,8 @@ fn run_worker(
     let mut seen: BTreeSet<String> = BTreeSet::new();
     let mut queue: VecDeque<LandingFile> = VecDeque::new();
     let mut staged_bronze: Vec<(u64, PathBuf, PathBuf)> = Vec::new();
+    // One read buffer per worker: reallocating a fresh one per file costs page faults.
+    let mut read_buf: Vec<u8> = Vec::new();
     let mut epoch: u64 = 0;
     let mut last_scan: Option<Instant> = None;
     let mut last_new_file = Instant::now();
@@ -388,9 +390,13 @@ fn run_worker(
                     &file,
                     &args.lake,
                     epoch,
-                    &mut events_in,
-                    &mut stats_in,
-                    &mut staged_bronze,
+                    Sinks {
+                        events_in: &mut events_in,
+                        stats_in: &mut stats_in,
+                        staged_bronze: &mut staged_bronze,
+                    },
+                    args.pg.is_some(),
+                    &mut read_buf,
                 )?;
                 ingested.0.fetch_add(1, Ordering::Relaxed);
                 if events_in_epoch >= args.epoch_events {
@@ -429,7 +435,7 @@ fn run_worker(
 
         if args.follow {
             let through = status.borrow().published_through;
-            commit_bronze(&mut staged_bronze, through)?;
+            commit_bronze(&args.lake, &mut staged_bronze, through)?;
         }
         if let Some(err) = status.borrow().error.clone() {
             anyhow::bail!("publishing the lake failed: {err}");
@@ -449,7 +455,7 @@ fn run_worker(
     if let Some(err) = pg_status.error {
         anyhow::bail!("the Postgres sink failed: {err}");
     }
-    commit_bronze(&mut staged_bronze, u64::MAX)?;
+    commit_bronze(&args.lake, &mut staged_bronze, u64::MAX)?;
     let files_written = status.borrow().files_written;
     let pg_rows_written = pg_status.rows_written;
     let stats = std::mem::take(&mut *stats_out.borrow_mut());
@@ -463,16 +469,37 @@ fn run_worker(
 
 /// Reads and parses one landing file, inserts its events at the input's current epoch, writes
 /// its dead letters, and stages its bronze file. Returns the number of events.
+/// Whether the views (or, with `with_order_events`, the Postgres sink) read this event type.
+pub fn dataflow_needs(event_type: EventType, with_order_events: bool) -> bool {
+    matches!(event_type, EventType::OrderCreated | EventType::Delivered)
+        || (with_order_events && event_type != EventType::DriverPing)
+}
+
+/// Where [`ingest_file`] puts what it read.
+struct Sinks<'a> {
+    events_in: &'a mut differential_dataflow::input::InputSession<u64, Event, isize>,
+    stats_in: &'a mut differential_dataflow::input::InputSession<u64, String, isize>,
+    staged_bronze: &'a mut Vec<(u64, PathBuf, PathBuf)>,
+}
+
 fn ingest_file(
     file: &LandingFile,
     lake: &Path,
     epoch: u64,
-    events_in: &mut differential_dataflow::input::InputSession<u64, Event, isize>,
-    stats_in: &mut differential_dataflow::input::InputSession<u64, String, isize>,
-    staged_bronze: &mut Vec<(u64, PathBuf, PathBuf)>,
+    sinks: Sinks<'_>,
+    with_order_events: bool,
+    buf: &mut Vec<u8>,
 ) -> anyhow::Result<usize> {
-    let bytes = match std::fs::read(&file.path) {
-        Ok(bytes) => bytes,
+    let Sinks {
+        events_in,
+        stats_in,
+        staged_bronze,
+    } = sinks;
+    buf.clear();
+    let read =
+        std::fs::File::open(&file.path).and_then(|mut f| std::io::Read::read_to_end(&mut f, buf));
+    let bytes: &[u8] = match read {
+        Ok(_) => buf,
         // Removed after it was listed: nothing to ingest, and not an error of the job.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(e) => {
@@ -488,7 +515,7 @@ fn ingest_file(
             return Ok(0);
         }
     };
-    let parsed = crate::source::parse_bytes(&file.rel, &bytes);
+    let parsed = crate::source::parse_bytes(&file.rel, bytes);
     stats_in.update("files".into(), 1);
     if !parsed.dead_letters.is_empty() {
         write_dead_letters(lake, &file.rel, &parsed.dead_letters)?;
@@ -513,8 +540,13 @@ fn ingest_file(
         for (kind, n) in by_type {
             stats_in.update(format!("events:{kind}"), n);
         }
+        // Bronze is written above, straight from the file; the views only read order_created
+        // and delivered (plus every non-ping type for the Postgres order_events table), so the
+        // rest never enters the dataflow.
         for event in parsed.events {
-            events_in.insert(event);
+            if dataflow_needs(event.event_type, with_order_events) {
+                events_in.insert(event);
+            }
         }
     }
     Ok(count)
@@ -525,7 +557,15 @@ pub fn bronze_file_name(rel: &str) -> String {
     format!("{}.parquet", rel.replace('/', "__"))
 }
 
-fn commit_bronze(staged: &mut Vec<(u64, PathBuf, PathBuf)>, through: u64) -> anyhow::Result<()> {
+fn commit_bronze(
+    lake: &Path,
+    staged: &mut Vec<(u64, PathBuf, PathBuf)>,
+    through: u64,
+) -> anyhow::Result<()> {
+    if !staged.iter().any(|(epoch, _, _)| *epoch < through) {
+        return Ok(());
+    }
+    parquet::sync_filesystem(lake)?;
     let mut keep = Vec::new();
     for (epoch, tmp, path) in staged.drain(..) {
         if epoch < through {
@@ -535,6 +575,7 @@ fn commit_bronze(staged: &mut Vec<(u64, PathBuf, PathBuf)>, through: u64) -> any
         }
     }
     *staged = keep;
+    parquet::sync_filesystem(lake)?;
     Ok(())
 }
 

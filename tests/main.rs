@@ -4,6 +4,7 @@ mod app;
 mod determinism;
 mod e2e;
 mod generator;
+mod llm;
 mod postgres;
 mod reader;
 mod reference;

@@ -179,41 +179,56 @@ pub fn lake_sink<'s>(
                 }
             };
             let mut status = status.borrow_mut();
-            if due && status.error.is_none() {
-                for file in std::mem::take(&mut dirty) {
-                    let rows = files.get(&file);
-                    match publish_file(&lake, &file, rows, &stamps) {
-                        Ok(()) => status.files_written += 1,
-                        Err(err) => {
-                            status.error = Some(format!("{err:#}"));
-                            break;
+            if due && status.error.is_none() && !dirty.is_empty() {
+                match publish_files(&lake, &dirty, &files, &stamps) {
+                    Ok(n) => {
+                        status.files_written += n;
+                        for file in std::mem::take(&mut dirty) {
+                            if files.get(&file).is_some_and(BTreeMap::is_empty) {
+                                files.remove(&file);
+                            }
                         }
+                        last_publish = Instant::now();
                     }
-                    if rows.is_some_and(BTreeMap::is_empty) {
-                        files.remove(&file);
-                    }
+                    Err(err) => status.error = Some(format!("{err:#}")),
                 }
-                last_publish = Instant::now();
-                if dirty.is_empty() {
-                    status.published_through = through;
-                }
+            }
+            if due && dirty.is_empty() && status.error.is_none() {
+                status.published_through = through;
             }
         });
 }
 
-/// Rewrites (or removes, when it has no rows left) one file of the lake.
-fn publish_file(
+/// Rewrites every dirty file (or removes it, when it has no rows left): all are staged under
+/// hidden names, made durable with one file-system sync, renamed into place, and synced again.
+/// Returns the number of files written or removed.
+fn publish_files(
     lake: &Path,
-    file: &str,
-    rows: Option<&BTreeMap<LakeRow, i64>>,
+    dirty: &BTreeSet<String>,
+    files: &BTreeMap<String, BTreeMap<LakeRow, i64>>,
     stamps: &BTreeMap<String, i64>,
-) -> Result<(), ParquetError> {
-    let path = lake.join(file);
-    let Some(rows) = rows.filter(|r| !r.is_empty()) else {
-        return parquet::unpublish(&path);
-    };
-    let batch = encode_rows(rows, stamps)?;
-    parquet::publish_parquet(&path, &batch)
+) -> Result<u64, ParquetError> {
+    let mut staged = Vec::new();
+    let mut removed = Vec::new();
+    for file in dirty {
+        let path = lake.join(file);
+        match files.get(file).filter(|r| !r.is_empty()) {
+            Some(rows) => {
+                let batch = encode_rows(rows, stamps)?;
+                staged.push((parquet::stage_parquet(&path, &batch)?, path));
+            }
+            None => removed.push(path),
+        }
+    }
+    parquet::sync_filesystem(lake)?;
+    for (tmp, path) in &staged {
+        parquet::commit_staged(tmp, path)?;
+    }
+    for path in &removed {
+        parquet::unpublish(path)?;
+    }
+    parquet::sync_filesystem(lake)?;
+    Ok(u64::try_from(staged.len() + removed.len()).unwrap_or(u64::MAX))
 }
 
 /// Encodes the rows of one file, all of one table, in their sorted order.

@@ -273,9 +273,29 @@ fn row(order: &str) -> String {
     format!("tr.row[data-order=\"{order}\"]")
 }
 
-#[tokio::test]
+#[test]
 #[ignore = "needs Chromium, chromedriver and PostgreSQL: scripts/browser-test.sh"]
-async fn browser_refund_flow() {
+fn browser_refund_flow() {
+    // In debug builds this long async flow has a poll frame larger than a test thread's
+    // 2 MiB stack, and a stack overflow aborts without the cleanup that kills Chromium and
+    // the server: run it on a thread with room to spare.
+    let flow = std::thread::Builder::new()
+        .name("browser_refund_flow".into())
+        .stack_size(64 << 20)
+        .spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(refund_flow());
+        })
+        .expect("spawn");
+    if let Err(panic) = flow.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn refund_flow() {
     if !Path::new(CHROMEDRIVER).exists() || !Path::new(CHROMIUM).exists() {
         eprintln!("skipped: {CHROMIUM} or {CHROMEDRIVER} missing (apt-get install -y chromium chromium-driver)");
         return;
