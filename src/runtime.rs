@@ -140,6 +140,20 @@ pub struct RunArgs {
     /// Keep retrying an unreachable Postgres this long before stopping the job, seconds.
     #[arg(long, default_value_t = 300)]
     pub pg_retry_secs: u64,
+    /// Who writes `agent_response` in Postgres: the deterministic `policy` (default) or an
+    /// OpenAI-compatible `llm` (needs --pg, --llm-url, --llm-model; key from CASPERS_LLM_API_KEY).
+    /// The lake always keeps the policy's answer.
+    #[arg(long, value_parser = ["policy", "llm"], default_value = "policy")]
+    pub refund_agent: String,
+    /// Chat-completions endpoint, e.g. http://127.0.0.1:8000/v1/chat/completions.
+    #[arg(long)]
+    pub llm_url: Option<String>,
+    /// Model name sent to the endpoint.
+    #[arg(long)]
+    pub llm_model: Option<String>,
+    /// LLM requests in flight per process.
+    #[arg(long, default_value_t = 4)]
+    pub llm_concurrency: usize,
     /// Refund policy file (default: the built-in copy of `configs/refund_policy.json`).
     #[arg(long)]
     pub refund_policy: Option<PathBuf>,
@@ -172,6 +186,10 @@ impl RunArgs {
             live_from: None,
             pg: None,
             pg_retry_secs: 300,
+            refund_agent: "policy".into(),
+            llm_url: None,
+            llm_model: None,
+            llm_concurrency: 4,
             timely: TimelyArgs {
                 workers: 1,
                 processes: 1,
@@ -236,13 +254,15 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunSummary> {
     if let Some(url) = &args.pg {
         crate::sink::postgres::prepare(url)?;
     }
+    let agent = llm_agent(args)?;
     let ingested = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
     let progress = (!args.quiet && args.timely.process == 0).then(|| progress_bar(&ingested));
 
     let worker_args = args.clone();
     let counters = ingested.clone();
     let guards = timely::execute(config, move |worker| {
-        run_worker(worker, &worker_args, &params, &counters).map_err(|e| format!("{e:#}"))
+        run_worker(worker, &worker_args, &params, agent.clone(), &counters)
+            .map_err(|e| format!("{e:#}"))
     })
     .map_err(|e| anyhow::anyhow!("starting timely: {e}"))?;
     let mut reports = Vec::new();
@@ -294,6 +314,7 @@ fn run_worker(
     worker: &mut timely::worker::Worker,
     args: &RunArgs,
     params: &PipelineParams,
+    agent: Option<crate::refund::llm::LlmAgent>,
     ingested: &(AtomicU64, AtomicU64),
 ) -> anyhow::Result<WorkerReport> {
     let index = worker.index();
@@ -328,6 +349,7 @@ fn run_worker(
                 url: url.clone(),
                 interval: args.follow.then(|| Duration::from_millis(args.publish_ms)),
                 retry_for: Duration::from_secs(args.pg_retry_secs),
+                agent: agent.clone(),
             };
             let events = caspers_dataflows::bronze::dedup_where(views.all_events.clone(), |e| {
                 e.event_type != EventType::DriverPing
@@ -597,6 +619,31 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))?;
     Ok(())
+}
+
+/// The LLM agent `--refund-agent llm` asks for, if any.
+fn llm_agent(args: &RunArgs) -> anyhow::Result<Option<crate::refund::llm::LlmAgent>> {
+    if args.refund_agent != "llm" {
+        return Ok(None);
+    }
+    anyhow::ensure!(
+        args.pg.is_some(),
+        "--refund-agent llm writes to Postgres: add --pg URL"
+    );
+    let url = args
+        .llm_url
+        .clone()
+        .context("--refund-agent llm needs --llm-url")?;
+    let model = args
+        .llm_model
+        .clone()
+        .context("--refund-agent llm needs --llm-model")?;
+    let mut config = crate::refund::llm::LlmConfig::new(url, model);
+    config.api_key = std::env::var("CASPERS_LLM_API_KEY")
+        .ok()
+        .filter(|k| !k.is_empty());
+    config.concurrency = args.llm_concurrency;
+    Ok(Some(crate::refund::llm::LlmAgent::new(config)?))
 }
 
 /// The built-in refund policy (`configs/refund_policy.json`).

@@ -533,3 +533,112 @@ fn pg_wrong_url_is_a_clear_error() {
     );
     assert!(!stderr.contains("secret"));
 }
+
+/// A stand-in OpenAI-compatible endpoint that answers every request the same way and counts
+/// them; returns its URL and the counter.
+fn fake_llm() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            let app = axum::Router::new().route(
+                "/v1/chat/completions",
+                axum::routing::post(move || {
+                    let counter = counter.clone();
+                    async move {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        let content = r#"{"refund_class": "none", "refund_usd": 0, "reason": "the llm says it was fine"}"#;
+                        axum::Json(serde_json::json!({
+                            "choices": [{"message": {"role": "assistant", "content": content}}]
+                        }))
+                    }
+                }),
+            );
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    let addr = rx.recv().unwrap();
+    (format!("http://{addr}/v1/chat/completions"), calls)
+}
+
+#[test]
+fn pg_llm_agent_answers_replace_the_policy_in_postgres_only() {
+    let Some(server) = server_url() else { return };
+    let (llm_url, calls) = fake_llm();
+    let dir = tempfile::tempdir().unwrap();
+    let landing = week(dir.path(), 10_000);
+    let db = fresh_db(&server);
+    let lake = dir.path().join("lake");
+    caspers(&[
+        "run",
+        "--input",
+        s(&landing),
+        "--lake",
+        s(&lake),
+        "--pg",
+        &db,
+        "--quiet",
+        "--live-from",
+        LIVE,
+        "--refund-agent",
+        "llm",
+        "--llm-url",
+        &llm_url,
+        "--llm-model",
+        "test-model",
+        "-w",
+        "2",
+    ]);
+    let got = dump(&db);
+    assert!(!got.recs.is_empty());
+    for (id, _, response, class, _) in &got.recs {
+        assert!(
+            response.contains("the llm says it was fine"),
+            "{id}: {response}"
+        );
+        assert_eq!(class, "none 0.00");
+    }
+    // One call per recommendation (answers are cached by order and input).
+    assert_eq!(
+        calls.load(std::sync::atomic::Ordering::SeqCst),
+        got.recs.len()
+    );
+    // The lake keeps the deterministic policy.
+    let lake_rows = read_lake(&lake).unwrap().refund_recommendations;
+    assert!(lake_rows.keys().all(|r| !r.2.contains("the llm says")));
+    assert_eq!(lake_rows.len(), got.recs.len());
+}
+
+#[test]
+fn llm_agent_without_pg_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(caspers_bin())
+        .args([
+            "run",
+            "--input",
+            s(dir.path()),
+            "--lake",
+            s(&dir.path().join("lake")),
+        ])
+        .args([
+            "--refund-agent",
+            "llm",
+            "--llm-url",
+            "http://127.0.0.1:1/x",
+            "--llm-model",
+            "m",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("add --pg URL"));
+}

@@ -111,6 +111,9 @@ pub struct RefundRecommendation {
     pub order_revenue: Money,
     /// Delivered minus created, µs.
     pub delivery_micros: i64,
+    /// The location window's delivery-time percentiles (µs): samples and P50 / partial / full
+    /// thresholds, for agents that explain or override the decision.
+    pub window: WindowStats,
     /// One-line JSON: refund_class, refund_usd, reason, delivery_minutes, p75, p99.
     pub agent_response: String,
 }
@@ -221,6 +224,7 @@ pub fn decide(
         refund_usd: refund,
         order_revenue: revenue,
         delivery_micros,
+        window: stats,
         agent_response: response.to_json(),
     }
 }

@@ -185,6 +185,8 @@ pub struct PgOptions {
     pub interval: Option<Duration>,
     /// Give up after failing this long.
     pub retry_for: Duration,
+    /// An LLM that writes `agent_response` instead of the policy (off the dataflow's thread).
+    pub agent: Option<crate::refund::llm::LlmAgent>,
 }
 
 /// What the worker's Postgres writer reports to the runtime loop.
@@ -326,7 +328,10 @@ fn writer_loop(
         Err(e) => return fail(e.to_string()),
     };
     let mut client = None;
-    for (epoch, batch) in recv {
+    for (epoch, mut batch) in recv {
+        if let Some(agent) = &options.agent {
+            rt.block_on(ask_agent(agent, &mut client, options, &mut batch));
+        }
         match rt.block_on(commit_with_retry(
             &mut client,
             options,
@@ -382,6 +387,95 @@ impl Batch {
         let n =
             self.recs.len() + self.rec_deletes.len() + self.events.len() + self.event_deletes.len();
         u64::try_from(n).unwrap_or(u64::MAX)
+    }
+}
+
+/// Replaces each recommendation's `agent_response` (and class and amount) with the LLM's
+/// answer. Calls run concurrently (the agent bounds them) before the batch's transaction
+/// opens; the agent falls back to its error response itself, so this never fails the batch.
+async fn ask_agent(
+    agent: &crate::refund::llm::LlmAgent,
+    client: &mut Option<Client>,
+    options: &PgOptions,
+    batch: &mut Batch,
+) {
+    use crate::refund::llm::AgentInput;
+    use caspers_dataflows::time::format_timestamp;
+    // The order's timeline: events already in Postgres plus those in this batch.
+    let mut timeline: BTreeMap<String, BTreeMap<(i64, String), String>> = BTreeMap::new();
+    let ids: Vec<String> = batch.recs.iter().map(|r| pg_text(&r.order_id)).collect();
+    if client.as_ref().is_none_or(Client::is_closed) {
+        *client = connect(&options.url).await.ok();
+    }
+    if let Some(c) = client.as_ref() {
+        let rows = c
+            .query(
+                "SELECT order_id, sequence, event_type, to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')
+                 FROM recommender.order_events WHERE order_id = ANY($1)",
+                &[&ids],
+            )
+            .await
+            .unwrap_or_default();
+        for row in rows {
+            let (id, seq, kind, ts): (String, i64, String, String) =
+                (row.get(0), row.get(1), row.get(2), row.get(3));
+            timeline.entry(id).or_default().insert((seq, kind), ts);
+        }
+    }
+    for e in &batch.events {
+        timeline.entry(e.order_id.clone()).or_default().insert(
+            (e.sequence, e.event_type.as_str().to_string()),
+            format_timestamp(e.ts),
+        );
+    }
+    let minutes = |micros: i64| {
+        #[allow(clippy::cast_precision_loss, clippy::as_conversions)]
+        let m = micros as f64 / 60_000_000.0;
+        m
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, rec) in batch.recs.iter().enumerate() {
+        let input = AgentInput {
+            order_id: rec.order_id.clone(),
+            location: rec.location.clone(),
+            timeline: timeline
+                .get(&rec.order_id)
+                .map(|t| {
+                    t.iter()
+                        .map(|((_, kind), ts)| (kind.clone(), ts.clone()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            delivery_minutes: minutes(rec.delivery_micros),
+            p50: minutes(rec.window.p50),
+            p75: minutes(rec.window.p_partial),
+            p99: minutes(rec.window.p_full),
+            order_revenue_usd: rec.order_revenue.to_f64(),
+            policy_response: rec.agent_response.clone(),
+        };
+        let agent = agent.clone();
+        tasks.spawn(async move { (index, agent.respond(&input).await) });
+    }
+    while let Some(done) = tasks.join_next().await {
+        let Ok((index, response)) = done else {
+            continue;
+        };
+        let Some(rec) = batch.recs.get_mut(index) else {
+            continue;
+        };
+        if let Ok(doc) =
+            serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&response)
+        {
+            if let Some(class) = doc.get("refund_class").and_then(|v| v.as_str()) {
+                rec.refund_class = class.to_string();
+            }
+            if let Some(usd) = doc.get("refund_usd").and_then(serde_json::Value::as_f64) {
+                #[allow(clippy::cast_possible_truncation, clippy::as_conversions)]
+                let micros = (usd * 1e6).round() as i64;
+                rec.refund_usd = caspers_dataflows::money::Money(micros);
+            }
+        }
+        rec.agent_response = response;
     }
 }
 
