@@ -161,7 +161,7 @@ impl Row {
             without.cost.wall,
             f(rows) / extra
         );
-        row.rate = Some(f(rows) / extra);
+        row.rate = Some(f(json_u64(&with.summary, "events")) / with.cost.wall);
         row
     }
 

@@ -156,18 +156,27 @@ fn run() -> anyhow::Result<()> {
         None => cache.join("lakes"),
     };
     std::fs::create_dir_all(&lake_root)?;
-    let caspers = args
+    let scratch = cache.join("scratch");
+    std::fs::create_dir_all(&scratch)?;
+    let caspers = match args
         .caspers_bin
         .clone()
         .or_else(|| std::env::var_os("CASPERS_BIN").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_caspers")));
+    {
+        Some(bin) => bin,
+        None => {
+            // A private copy: other builds may replace target/release/caspers mid-run.
+            let copy = scratch.join("caspers");
+            std::fs::copy(env!("CARGO_BIN_EXE_caspers"), &copy)
+                .context("copying the caspers binary cargo built for this bench")?;
+            copy
+        }
+    };
     anyhow::ensure!(
         caspers.exists(),
         "{} not found (cargo build --release)",
         caspers.display()
     );
-    let scratch = cache.join("scratch");
-    std::fs::create_dir_all(&scratch)?;
     let tools = Tools {
         root: root.clone(),
         caspers,

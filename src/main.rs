@@ -4,7 +4,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// Exit code when a peer process of a timely cluster is lost.
+const EXIT_PEER_LOST: i32 = 3;
+
 fn main() -> ExitCode {
+    install_peer_loss_hook();
     let cli = caspers::cli::Cli::parse();
     match caspers::cli::run(cli) {
         Ok(code) => code,
@@ -19,6 +23,30 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Timely cannot survive a lost peer: its network threads panic and the workers follow. Turn
+/// that into one clear line and a prompt exit instead of a page of backtraces, so a supervisor
+/// (or `scripts/cluster.sh`) restarts the cluster, which replays the landing directory.
+fn install_peer_loss_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if payload.contains("timely communication error") || payload.contains("MergeQueue poisoned")
+        {
+            eprintln!(
+                "caspers: lost the connection to a peer process ({payload}); timely cannot continue \
+                 without it. Restart every process: the restart replays the landing directory."
+            );
+            std::process::exit(EXIT_PEER_LOST);
+        }
+        default(info);
+    }));
 }
 
 // The pipeline allocates many small strings and vectors per event; mimalloc is markedly faster

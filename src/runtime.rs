@@ -381,7 +381,9 @@ fn run_worker(
 
     let poll = Duration::from_millis(args.poll_ms);
     let idle_exit = args.idle_exit_ms.map(Duration::from_millis);
-    let mut seen: BTreeSet<String> = BTreeSet::new();
+    // What was ingested of each owned file, so a file that grows (an appending writer) gets its
+    // new records ingested and its bronze and dead-letter files rewritten.
+    let mut seen: BTreeMap<String, Ingested> = BTreeMap::new();
     let mut queue: VecDeque<LandingFile> = VecDeque::new();
     let mut staged_bronze: Vec<(u64, PathBuf, PathBuf)> = Vec::new();
     // One read buffer per worker: reallocating a fresh one per file costs page faults.
@@ -396,7 +398,12 @@ fn run_worker(
             let files = list_files(&args.input)
                 .with_context(|| format!("listing {}", args.input.display()))?;
             for file in files {
-                if owner(&file.rel, peers) == index && seen.insert(file.rel.clone()) {
+                if owner(&file.rel, peers) != index {
+                    continue;
+                }
+                let known = seen.get(&file.rel).map(|s| s.queued_len);
+                if known.is_none_or(|len| file.len > len) {
+                    seen.entry(file.rel.clone()).or_default().queued_len = file.len;
                     queue.push_back(file);
                     last_new_file = Instant::now();
                 }
@@ -419,6 +426,7 @@ fn run_worker(
                     },
                     args.pg.is_some(),
                     &mut read_buf,
+                    seen.entry(file.rel.clone()).or_default(),
                 )?;
                 ingested.0.fetch_add(1, Ordering::Relaxed);
                 if events_in_epoch >= args.epoch_events {
@@ -497,6 +505,19 @@ pub fn dataflow_needs(event_type: EventType, with_order_events: bool) -> bool {
         || (with_order_events && event_type != EventType::DriverPing)
 }
 
+/// What has been ingested of one landing file.
+#[derive(Debug, Default)]
+struct Ingested {
+    /// Size when last queued.
+    queued_len: u64,
+    /// Events already fed to the dataflow (a grown file's first events are these again).
+    events: usize,
+    /// Dead letters counted so far, by reason.
+    dead: BTreeMap<String, isize>,
+    /// Whether the file has been read before.
+    read: bool,
+}
+
 /// Where [`ingest_file`] puts what it read.
 struct Sinks<'a> {
     events_in: &'a mut differential_dataflow::input::InputSession<u64, Event, isize>,
@@ -511,6 +532,7 @@ fn ingest_file(
     sinks: Sinks<'_>,
     with_order_events: bool,
     buf: &mut Vec<u8>,
+    before: &mut Ingested,
 ) -> anyhow::Result<usize> {
     let Sinks {
         events_in,
@@ -538,34 +560,50 @@ fn ingest_file(
         }
     };
     let parsed = crate::source::parse_bytes(&file.rel, bytes);
-    stats_in.update("files".into(), 1);
-    if !parsed.dead_letters.is_empty() {
-        write_dead_letters(lake, &file.rel, &parsed.dead_letters)?;
-        let mut by_reason: BTreeMap<&str, isize> = BTreeMap::new();
-        for letter in &parsed.dead_letters {
-            *by_reason.entry(letter.reason.as_str()).or_insert(0) += 1;
-        }
-        for (reason, n) in by_reason {
-            stats_in.update(format!("dead_letters:{reason}"), n);
+    if !before.read {
+        stats_in.update("files".into(), 1);
+        before.read = true;
+    }
+    // Counts follow the latest parse: a grown file's old `truncated` tail, say, is retracted.
+    let mut dead: BTreeMap<String, isize> = BTreeMap::new();
+    for letter in &parsed.dead_letters {
+        *dead.entry(letter.reason.clone()).or_insert(0) += 1;
+    }
+    let reasons: BTreeSet<String> = dead.keys().chain(before.dead.keys()).cloned().collect();
+    for reason in reasons {
+        let delta = dead.get(&reason).copied().unwrap_or(0)
+            - before.dead.get(&reason).copied().unwrap_or(0);
+        if delta != 0 {
+            stats_in.update(format!("dead_letters:{reason}"), delta);
         }
     }
-    let count = parsed.events.len();
+    if !parsed.dead_letters.is_empty() || !before.dead.is_empty() {
+        write_dead_letters(lake, &file.rel, &parsed.dead_letters)?;
+    }
+    before.dead = dead;
+    // Landing files are append-only: the records already ingested are the file's first ones.
+    let skip = before.events.min(parsed.events.len());
+    let count = parsed.events.len() - skip;
     if count > 0 {
         let path = lake.join("all_events").join(bronze_file_name(&file.rel));
         let batch = parquet::encode_all_events(&parsed.events)?;
+        // A grown file restaged before its earlier version was committed supersedes it (both
+        // use the same temp name).
+        staged_bronze.retain(|(_, _, staged)| *staged != path);
         let tmp = parquet::stage_parquet(&path, &batch)?;
         staged_bronze.push((epoch, tmp, path));
         let mut by_type: BTreeMap<&str, isize> = BTreeMap::new();
-        for event in &parsed.events {
+        for event in &parsed.events[skip..] {
             *by_type.entry(event.event_type.as_str()).or_insert(0) += 1;
         }
         for (kind, n) in by_type {
             stats_in.update(format!("events:{kind}"), n);
         }
+        before.events = parsed.events.len();
         // Bronze is written above, straight from the file; the views only read order_created
         // and delivered (plus every non-ping type for the Postgres order_events table), so the
         // rest never enters the dataflow.
-        for event in parsed.events {
+        for event in parsed.events.into_iter().skip(skip) {
             if dataflow_needs(event.event_type, with_order_events) {
                 events_in.insert(event);
             }

@@ -3,6 +3,7 @@
 mod app;
 mod determinism;
 mod e2e;
+mod faults;
 mod generator;
 mod llm;
 mod postgres;

@@ -1,0 +1,403 @@
+//! Fault tolerance: a lost peer process, kill -9 and restart, an unusable lake directory, the
+//! bad-input corpus through the whole job, a file that grows after it was first read, and the
+//! same file landing twice under two names. In every case nothing good is lost, nothing bad
+//! reaches silver, and the outcome equals a clean replay.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use caspers::runtime::discover::list_files;
+use caspers::sink::readback::read_lake;
+
+use crate::e2e::{
+    assert_lake_matches, caspers, caspers_bin, fixture, lake_files, landing_events, wait_for,
+};
+
+const LIVE: &str = "2026-11-26 00:00:00";
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn replay(landing: &Path, lake: &Path) {
+    caspers(&[
+        "run",
+        "--input",
+        s(landing),
+        "--lake",
+        s(lake),
+        "--quiet",
+        "--live-from",
+        LIVE,
+    ]);
+}
+
+/// A landing dir of many small files of generated orders.
+fn many_files(dir: &Path) -> PathBuf {
+    let landing = dir.join("landing");
+    let mut config = caspers::generator::GeneratorConfig::builtin("sanfrancisco").unwrap();
+    config.start_days_ago = 4.0;
+    let now = caspers_dataflows::time::parse_timestamp("2026-11-28 16:41:33").unwrap();
+    let options = caspers::generator::BackfillOptions {
+        file_events: 150,
+        ..Default::default()
+    };
+    caspers::generator::generate_backfill(&[config], now, None, &landing, &options).unwrap();
+    landing
+}
+
+fn free_ports(n: usize) -> Vec<String> {
+    let sockets: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    sockets
+        .iter()
+        .map(|s| s.local_addr().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn losing_a_peer_stops_the_survivor_promptly_and_a_restart_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let landing = many_files(dir.path());
+    let lake = dir.path().join("lake");
+    let hosts = dir.path().join("hosts");
+    std::fs::write(&hosts, free_ports(2).join("\n")).unwrap();
+    let spawn = |p: &str| {
+        Command::new(caspers_bin())
+            .args([
+                "run",
+                "--follow",
+                "--quiet",
+                "--poll-ms",
+                "20",
+                "--input",
+                s(&landing),
+                "--lake",
+                s(&lake),
+            ])
+            .args(["--live-from", LIVE, "-n", "2", "-p", p, "-h", s(&hosts)])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut p0 = spawn("0");
+    let mut p1 = spawn("1");
+    // Both are running once the cluster has published something.
+    wait_for("the cluster to publish", &mut p0, || {
+        lake.join("gold_order_header").is_dir()
+    });
+    p1.kill().unwrap();
+    p1.wait().unwrap();
+    let started = Instant::now();
+    let status = p0.wait().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the survivor took {:?}",
+        started.elapsed()
+    );
+    assert!(!status.success());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(p0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(
+        stderr.contains("lost the connection to a peer process"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("stack backtrace"), "{stderr}");
+
+    // Restarting every process replays: the lake equals a clean replay.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/cluster.sh");
+    let ok = Command::new(script)
+        .args([
+            "2",
+            "run",
+            "--input",
+            s(&landing),
+            "--lake",
+            s(&lake),
+            "--quiet",
+            "--live-from",
+            LIVE,
+        ])
+        .env("CASPERS_BIN", caspers_bin())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let clean = dir.path().join("clean");
+    replay(&landing, &clean);
+    assert_eq!(lake_files(&clean), lake_files(&lake));
+}
+
+#[test]
+fn kill_9_at_random_points_then_restart_equals_a_clean_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = many_files(dir.path());
+    let files = list_files(&source).unwrap();
+    let landing = dir.path().join("incoming");
+    std::fs::create_dir_all(&landing).unwrap();
+    let lake = dir.path().join("lake");
+    let seed: u64 = rand::random();
+    println!("seed {seed}");
+    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed);
+    let mut landed = 0;
+    for round in 0..3 {
+        let mut child = Command::new(caspers_bin())
+            .args([
+                "run",
+                "--follow",
+                "--quiet",
+                "--poll-ms",
+                "10",
+                "--publish-ms",
+                "0",
+                "--epoch-events",
+                "100",
+            ])
+            .args([
+                "--live-from",
+                LIVE,
+                "--input",
+                s(&landing),
+                "--lake",
+                s(&lake),
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Land a random number of files (the generator plays the producer), then kill -9 the
+        // job at a random moment while it works.
+        let n = rand::Rng::random_range(&mut rng, 1..=files.len() / 3);
+        for f in files.iter().skip(landed).take(n) {
+            let tmp = landing.join(format!(".{}.tmp", f.rel));
+            std::fs::copy(&f.path, &tmp).unwrap();
+            std::fs::rename(&tmp, landing.join(&f.rel)).unwrap();
+        }
+        landed += n;
+        let wait = rand::Rng::random_range(&mut rng, 0..400);
+        std::thread::sleep(Duration::from_millis(wait)); // the random kill point, not a sync
+        child.kill().unwrap();
+        child.wait().unwrap();
+        println!("round {round}: {landed} files landed, killed after {wait} ms");
+    }
+    for f in files.iter().skip(landed) {
+        std::fs::copy(&f.path, landing.join(&f.rel)).unwrap();
+    }
+    replay(&landing, &lake);
+    let clean = dir.path().join("clean");
+    replay(&landing, &clean);
+    assert_eq!(lake_files(&clean), lake_files(&lake));
+    assert_lake_matches(&lake, &landing_events(&landing));
+}
+
+#[test]
+fn an_unusable_lake_is_a_clear_error_with_nothing_published() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_dir = dir.path().join("lake");
+    std::fs::write(&not_a_dir, "a file where the lake should be").unwrap();
+    let out = Command::new(caspers_bin())
+        .args([
+            "run",
+            "--input",
+            s(&fixture("e2e/landing")),
+            "--lake",
+            s(&not_a_dir),
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("lake directory"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&not_a_dir).unwrap(),
+        "a file where the lake should be"
+    );
+}
+
+#[test]
+fn a_full_disk_fails_the_run_without_partial_files() {
+    // A tiny tmpfs is the honest way to fill a disk; skip where mounting is not allowed.
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("small");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs", s(&mnt)])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipped: cannot mount a small tmpfs here");
+        return;
+    }
+    let landing = many_files(dir.path());
+    let out = Command::new(caspers_bin())
+        .args(["run", "--input", s(&landing), "--lake", s(&mnt), "--quiet"])
+        .output()
+        .unwrap();
+    let partial: Vec<String> = walk(&mnt)
+        .into_iter()
+        .filter(|p| p.ends_with(".parquet"))
+        .collect();
+    let _ = Command::new("umount").arg(s(&mnt)).status();
+    assert!(!out.status.success(), "a full disk must fail the run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("No space left") || stderr.contains("space"),
+        "{stderr}"
+    );
+    // Whatever made it into place is a whole Parquet file (the temp files are hidden).
+    for p in partial {
+        let bytes = std::fs::read(&p).unwrap_or_default();
+        assert!(
+            bytes.len() >= 8 && &bytes[bytes.len() - 4..] == b"PAR1",
+            "{p} is partial"
+        );
+    }
+}
+
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else if !e.file_name().to_string_lossy().starts_with('.') {
+                out.push(p.to_string_lossy().into_owned());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_bad_input_corpus_runs_clean_and_keeps_every_good_event() {
+    let corpus = fixture("bad");
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let out = caspers(&[
+        "run",
+        "--input",
+        s(&corpus),
+        "--lake",
+        s(&lake),
+        "--quiet",
+        "--live-from",
+        LIVE,
+    ]);
+    assert!(out.status.success());
+    // The lake holds exactly the good events, and silver only what they imply.
+    let events = landing_events(&corpus);
+    assert!(!events.is_empty());
+    assert_lake_matches(&lake, &events);
+    // Every bad record is a counted dead letter, in the summary and in a file.
+    let mut expected_dead = 0;
+    for f in list_files(&corpus).unwrap() {
+        let parsed = caspers::source::parse_bytes(&f.rel, &std::fs::read(&f.path).unwrap());
+        expected_dead += parsed.dead_letters.len();
+        if !parsed.dead_letters.is_empty() {
+            let letters = lake
+                .join("_dead_letter")
+                .join(format!("{}.jsonl", f.rel.replace('/', "__")));
+            let text = std::fs::read_to_string(&letters).unwrap();
+            assert_eq!(text.lines().count(), parsed.dead_letters.len(), "{}", f.rel);
+        }
+    }
+    let runs = std::fs::read_dir(lake.join("_runs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(runs).unwrap()).unwrap();
+    assert_eq!(
+        summary["dead_letters"].as_u64().unwrap(),
+        u64::try_from(expected_dead).unwrap()
+    );
+    assert_eq!(
+        summary["events"].as_u64().unwrap(),
+        u64::try_from(events.len()).unwrap()
+    );
+}
+
+#[test]
+fn a_file_that_grows_gets_its_new_records_ingested() {
+    let dir = tempfile::tempdir().unwrap();
+    let landing = dir.path().join("landing");
+    std::fs::create_dir_all(&landing).unwrap();
+    let lake = dir.path().join("lake");
+    let source =
+        std::fs::read_to_string(fixture("e2e/landing/20261126-130000.000000.jsonl")).unwrap();
+    let lines: Vec<&str> = source.lines().collect();
+    let growing = landing.join("growing.jsonl");
+    // The writer appends without renaming; the first read sees one line and half of another.
+    let first = format!("{}\n{}", lines[0], &lines[1][..lines[1].len() / 2]);
+    std::fs::write(&growing, &first).unwrap();
+    let mut child = Command::new(caspers_bin())
+        .args([
+            "run",
+            "--follow",
+            "--quiet",
+            "--poll-ms",
+            "20",
+            "--publish-ms",
+            "0",
+            "--idle-exit-ms",
+            "2500",
+        ])
+        .args([
+            "--live-from",
+            LIVE,
+            "--input",
+            s(&landing),
+            "--lake",
+            s(&lake),
+        ])
+        .spawn()
+        .unwrap();
+    let bronze = lake.join("all_events/growing.jsonl.parquet");
+    wait_for("the first read", &mut child, || bronze.exists());
+    let rest = format!("{}\n{}\n", &lines[1][lines[1].len() / 2..], lines[2]);
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&growing)
+        .unwrap();
+    std::io::Write::write_all(&mut f, rest.as_bytes()).unwrap();
+    drop(f);
+    assert!(child.wait().unwrap().success());
+    // The lake equals a replay of the final file: three events, no dead letter left.
+    let clean = dir.path().join("clean");
+    replay(&landing, &clean);
+    assert_eq!(read_lake(&clean).unwrap(), read_lake(&lake).unwrap());
+    assert_lake_matches(&lake, &landing_events(&landing));
+    let letters =
+        std::fs::read_to_string(lake.join("_dead_letter/growing.jsonl.jsonl")).unwrap_or_default();
+    assert!(letters.trim().is_empty(), "stale dead letters: {letters}");
+}
+
+#[test]
+fn the_same_file_under_a_new_name_counts_once_from_silver_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let landing = dir.path().join("landing");
+    std::fs::create_dir_all(&landing).unwrap();
+    let original = fixture("e2e/landing/20261125-020000.000000.json");
+    std::fs::copy(&original, landing.join("a.json")).unwrap();
+    let once = dir.path().join("once");
+    replay(&landing, &once);
+    std::fs::copy(&original, landing.join("b-redelivered.json")).unwrap();
+    let twice = dir.path().join("twice");
+    replay(&landing, &twice);
+    let (a, b) = (read_lake(&once).unwrap(), read_lake(&twice).unwrap());
+    assert_eq!(a.silver_order_items, b.silver_order_items);
+    assert_eq!(a.gold_order_header, b.gold_order_header);
+    assert_eq!(a.gold_brand_sales_day, b.gold_brand_sales_day);
+    assert_eq!(a.gold_location_sales_hourly, b.gold_location_sales_hourly);
+    // Bronze is the raw log: both copies are there.
+    assert_eq!(
+        b.all_events.values().sum::<i64>(),
+        2 * a.all_events.values().sum::<i64>()
+    );
+}
