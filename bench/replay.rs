@@ -132,7 +132,7 @@ fn cluster(tools: &Tools, n: usize, args: &[String]) -> anyhow::Result<(Cost, u6
         if let Some(kb) = text
             .lines()
             .filter_map(|l| l.trim().parse::<u64>().ok())
-            .last()
+            .next_back()
         {
             peaks.push(kb * 1024);
         }

@@ -24,4 +24,5 @@ fi
 if [ -x bench/.venv/bin/python ]; then export CASPERS_PYTHON="$PWD/bench/.venv/bin/python"; fi
 
 cargo test --workspace
-cargo test --workspace --release -- --ignored
+cargo test --workspace --release -- --ignored --skip app::browser::browser_refund_flow
+scripts/browser-test.sh --release
