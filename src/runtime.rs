@@ -228,6 +228,11 @@ pub struct RunSummary {
     pub workers: usize,
     /// Processes.
     pub processes: usize,
+    /// `running` while the job runs, `finished` once it ended normally; a summary still
+    /// `running` when the next job starts marks a run that crashed or was killed.
+    pub status: String,
+    /// Earlier runs on this lake that never finished (each one is a restart of this job).
+    pub restarts_detected: usize,
 }
 
 /// What each worker hands back when it finishes.
@@ -255,6 +260,17 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunSummary> {
         crate::sink::postgres::prepare(url)?;
     }
     let agent = llm_agent(args)?;
+    let mut summary = RunSummary {
+        started_at: started_at.clone(),
+        workers: args.timely.workers,
+        processes: args.timely.processes,
+        status: "running".into(),
+        ..RunSummary::default()
+    };
+    if args.timely.process == 0 {
+        summary.restarts_detected = unfinished_runs(&args.lake);
+        write_run_summary(&args.lake, &summary)?;
+    }
     let ingested = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
     let progress = (!args.quiet && args.timely.process == 0).then(|| progress_bar(&ingested));
 
@@ -278,13 +294,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunSummary> {
         let _ = bar.join();
     }
 
-    let mut summary = RunSummary {
-        started_at,
-        workers: args.timely.workers,
-        processes: args.timely.processes,
-        seconds: started.elapsed().as_secs_f64(),
-        ..RunSummary::default()
-    };
+    summary.seconds = started.elapsed().as_secs_f64();
     for report in &reports {
         summary.epochs = summary.epochs.max(report.epochs);
         summary.files_written += report.files_written;
@@ -304,10 +314,37 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunSummary> {
             }
         }
     }
+    summary.status = "finished".into();
     if args.timely.process == 0 {
         write_run_summary(&args.lake, &summary)?;
     }
     Ok(summary)
+}
+
+/// Earlier run summaries of this lake still marked `running`: runs that crashed or were killed.
+/// They are marked `crashed` so the next run does not count them again.
+fn unfinished_runs(lake: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(lake.join("_runs")) else {
+        return 0;
+    };
+    let mut count = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(&text) else {
+            continue;
+        };
+        if doc.get("status").and_then(|s| s.as_str()) == Some("running") {
+            count += 1;
+            doc["status"] = "crashed".into();
+            if let Ok(text) = serde_json::to_string_pretty(&doc) {
+                let _ = write_atomic(&path, text.as_bytes());
+            }
+        }
+    }
+    count
 }
 
 fn run_worker(

@@ -175,6 +175,10 @@ fn kill_9_at_random_points_then_restart_equals_a_clean_replay() {
             std::fs::rename(&tmp, landing.join(&f.rel)).unwrap();
         }
         landed += n;
+        // The job has started (its run record exists) before the random kill point.
+        let runs = lake.join("_runs");
+        let count = || std::fs::read_dir(&runs).map(|d| d.count()).unwrap_or(0);
+        wait_for("the run to start", &mut child, || count() > round);
         let wait = rand::Rng::random_range(&mut rng, 0..400);
         std::thread::sleep(Duration::from_millis(wait)); // the random kill point, not a sync
         child.kill().unwrap();
@@ -189,6 +193,18 @@ fn kill_9_at_random_points_then_restart_equals_a_clean_replay() {
     replay(&landing, &clean);
     assert_eq!(lake_files(&clean), lake_files(&lake));
     assert_lake_matches(&lake, &landing_events(&landing));
+    // Each killed run left its summary `running`; later runs detected and marked them.
+    let mut statuses = Vec::new();
+    let mut restarts = 0;
+    for entry in std::fs::read_dir(lake.join("_runs")).unwrap() {
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap()).unwrap();
+        statuses.push(doc["status"].as_str().unwrap().to_string());
+        restarts += doc["restarts_detected"].as_u64().unwrap();
+    }
+    statuses.sort();
+    assert_eq!(statuses, ["crashed", "crashed", "crashed", "finished"]);
+    assert_eq!(restarts, 3);
 }
 
 #[test]
