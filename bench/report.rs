@@ -373,8 +373,12 @@ impl Report {
     fn ratios(&self) -> Vec<String> {
         let mut out = Vec::new();
         let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
-        let mut datasets: Vec<&str> = self.rows.iter().map(|r| r.dataset.as_str()).collect();
-        datasets.dedup();
+        let mut datasets: Vec<&str> = Vec::new();
+        for row in &self.rows {
+            if !datasets.contains(&row.dataset.as_str()) {
+                datasets.push(&row.dataset);
+            }
+        }
         for dataset in &datasets {
             let duck = self.find(dataset, &Kind::Duck("flat".into()));
             let ours = self

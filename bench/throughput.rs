@@ -29,6 +29,10 @@ use anyhow::Context;
 use clap::Parser;
 
 use datasets::Dataset;
+
+// The same allocator as the `caspers` binary (src/main.rs), so in-process figures compare.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use replay::{Mode, Tools};
 use report::{Report, Row};
 

@@ -2,6 +2,7 @@
 
 mod app;
 mod determinism;
+mod duckdb;
 mod e2e;
 mod faults;
 mod generator;

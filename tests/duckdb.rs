@@ -1,0 +1,153 @@
+//! The lake through an independent engine: DuckDB (installed by scripts/test.sh into a
+//! git-ignored venv; CASPERS_PYTHON points at its python) reads every table with
+//! `read_parquet(..., hive_partitioning = true)`, checks the column types against the
+//! reference, and recomputes the five tables from the same landing files with its own SQL
+//! (`bench/duckdb_five_tables.py`), which must agree with the lake.
+
+use std::path::Path;
+use std::process::Command;
+
+use caspers::generator::{self, BackfillOptions, Chaos, GeneratorConfig};
+use caspers_dataflows::time::parse_timestamp;
+
+use crate::e2e::caspers;
+
+fn python() -> Option<String> {
+    match std::env::var("CASPERS_PYTHON") {
+        Ok(p) if !p.is_empty() => Some(p),
+        _ => {
+            eprintln!(
+                "skipped: CASPERS_PYTHON not set (scripts/test.sh installs DuckDB when pip can)"
+            );
+            None
+        }
+    }
+}
+
+fn py(python: &str, args: &[&str]) -> String {
+    let out = Command::new(python).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+const SCHEMA_CHECK: &str = r#"
+import duckdb, json, sys
+lake = sys.argv[1]
+out = {}
+for t in ["all_events", "silver_order_items", "gold_order_header", "gold_item_sales_day",
+          "gold_brand_sales_day", "gold_location_sales_hourly", "refund_recommendations"]:
+    rows = duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet('{lake}/{t}/**/*.parquet', hive_partitioning = true)").fetchall()
+    out[t] = {r[0]: r[1] for r in rows}
+    out[t]["__rows"] = duckdb.sql(f"SELECT count(*) FROM read_parquet('{lake}/{t}/**/*.parquet', hive_partitioning = true)").fetchall()[0][0]
+print(json.dumps(out))
+"#;
+
+#[test]
+fn duckdb_reads_the_lake_with_the_reference_types_and_agrees_with_its_own_sql() {
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let landing = dir.path().join("landing");
+    let mut config = GeneratorConfig::builtin("sanfrancisco").unwrap();
+    config.start_days_ago = 7.0;
+    let now = parse_timestamp("2026-11-28 16:41:33").unwrap();
+    let options = BackfillOptions {
+        file_events: 3000,
+        // No malformed records: the DuckDB baseline's read_json would reject the whole file.
+        chaos: Chaos {
+            duplicate_rate: 0.03,
+            late_rate: 0.03,
+            malformed_rate: 0.0,
+        },
+        ..BackfillOptions::default()
+    };
+    generator::generate_backfill(&[config], now, None, &landing, &options).unwrap();
+    let lake = dir.path().join("lake");
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    caspers(&[
+        "run",
+        "--input",
+        &s(&landing),
+        "--lake",
+        &s(&lake),
+        "--quiet",
+        "-w",
+        "2",
+    ]);
+
+    let schema: serde_json::Value =
+        serde_json::from_str(&py(&python, &["-c", SCHEMA_CHECK, &s(&lake)])).unwrap();
+    let ty = |t: &str, c: &str| schema[t][c].as_str().unwrap_or("missing").to_string();
+    assert_eq!(ty("silver_order_items", "order_day"), "DATE");
+    assert_eq!(
+        ty("silver_order_items", "order_ts"),
+        "TIMESTAMP WITH TIME ZONE"
+    );
+    assert_eq!(ty("silver_order_items", "price"), "DOUBLE");
+    assert_eq!(ty("silver_order_items", "extended_price"), "DOUBLE");
+    assert_eq!(ty("silver_order_items", "qty"), "INTEGER");
+    assert_eq!(ty("silver_order_items", "item_id"), "INTEGER");
+    assert_eq!(ty("gold_order_header", "order_day"), "DATE");
+    assert_eq!(ty("gold_order_header", "order_revenue"), "DOUBLE");
+    assert_eq!(ty("gold_order_header", "total_qty"), "BIGINT");
+    assert_eq!(ty("gold_order_header", "brands_in_order"), "INTEGER[]");
+    assert_eq!(ty("gold_item_sales_day", "day"), "DATE");
+    assert_eq!(ty("gold_item_sales_day", "units_sold"), "BIGINT");
+    assert_eq!(ty("gold_brand_sales_day", "day"), "DATE");
+    assert_eq!(ty("gold_brand_sales_day", "orders"), "BIGINT");
+    assert_eq!(ty("gold_location_sales_hourly", "revenue"), "DOUBLE");
+    // DuckDB types a Hive timestamp value as text unless told (see README).
+    assert!(!ty("gold_location_sales_hourly", "hour_ts").is_empty());
+    assert_eq!(ty("all_events", "body"), "VARCHAR");
+    assert_eq!(ty("refund_recommendations", "agent_response"), "VARCHAR");
+    let read = caspers::sink::readback::read_lake(&lake).unwrap();
+    let rows = |t: &str| schema[t]["__rows"].as_i64().unwrap();
+    assert_eq!(
+        rows("silver_order_items"),
+        read.silver_order_items.values().sum::<i64>()
+    );
+    assert_eq!(
+        rows("gold_order_header"),
+        read.gold_order_header.values().sum::<i64>()
+    );
+    assert_eq!(rows("all_events"), read.all_events.values().sum::<i64>());
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/duckdb_five_tables.py");
+    let ours = dir.path().join("duckdb");
+    py(
+        &python,
+        &[
+            &s(&script),
+            "compute",
+            "--input",
+            &s(&landing),
+            "--out",
+            &s(&ours),
+        ],
+    );
+    let report: serde_json::Value = serde_json::from_str(
+        py(
+            &python,
+            &[
+                &s(&script),
+                "check",
+                "--ours",
+                &s(&ours),
+                "--lake",
+                &s(&lake),
+            ],
+        )
+        .lines()
+        .last()
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        report["ok"], true,
+        "DuckDB disagrees with the lake: {report:#}"
+    );
+}
