@@ -8,7 +8,7 @@ use anyhow::Context;
 use caspers_dataflows::money::Money;
 use caspers_dataflows::time::{format_day, format_timestamp};
 
-use crate::generator::{self, BackfillOptions, Catalog, GeneratorConfig};
+use crate::generator::{self, BackfillOptions, GeneratorConfig};
 use crate::runtime::{self, RunArgs, TimelyArgs};
 use crate::sink::readback::{read_lake, Rows};
 
@@ -47,6 +47,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
 
     let run_args = RunArgs {
         quiet: false,
+        catalog: Some("builtin".into()),
         timely: TimelyArgs {
             workers: args.workers,
             processes: 1,
@@ -57,7 +58,6 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     };
     let summary = runtime::run(&run_args)?;
     crate::cli::print_summary(&summary);
-    generator::write_dimension_tables(&Catalog::builtin(), &lake)?;
 
     let t = read_lake(&lake)?;
     println!("\nlake {} (read back from Parquet):", lake.display());

@@ -154,6 +154,10 @@ pub struct RunArgs {
     /// LLM requests in flight per process.
     #[arg(long, default_value_t = 4)]
     pub llm_concurrency: usize,
+    /// Also publish the dimension tables (brands, menus, categories, items) into the lake:
+    /// `builtin` for the generator's catalog, or a directory in the original's parquet layout.
+    #[arg(long)]
+    pub catalog: Option<String>,
     /// Refund policy file (default: the built-in copy of `configs/refund_policy.json`).
     #[arg(long)]
     pub refund_policy: Option<PathBuf>,
@@ -187,6 +191,7 @@ impl RunArgs {
             pg: None,
             pg_retry_secs: 300,
             refund_agent: "policy".into(),
+            catalog: None,
             llm_url: None,
             llm_model: None,
             llm_concurrency: 4,
@@ -260,6 +265,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunSummary> {
         crate::sink::postgres::prepare(url)?;
     }
     let agent = llm_agent(args)?;
+    if let (Some(catalog), 0) = (&args.catalog, args.timely.process) {
+        publish_dimensions(catalog, &args.lake)?;
+    }
     let mut summary = RunSummary {
         started_at: started_at.clone(),
         workers: args.timely.workers,
@@ -693,6 +701,28 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let tmp = parquet::staged_name(path);
     std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))?;
+    Ok(())
+}
+
+/// Publishes the catalog as the lake's dimension tables, `LAKE/<table>/part-00000.parquet`.
+pub fn publish_dimensions(catalog: &str, lake: &Path) -> anyhow::Result<()> {
+    use crate::generator::Catalog;
+    let catalog = if catalog == "builtin" {
+        Catalog::builtin()
+    } else {
+        Catalog::load_parquet_dir(Path::new(catalog))?
+    };
+    let staging = lake.join(".dimensions");
+    crate::generator::write_dimension_tables(&catalog, &staging)?;
+    parquet::sync_filesystem(&staging)?;
+    for table in ["brands", "menus", "categories", "items"] {
+        let dir = lake.join(table);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let from = staging.join(format!("{table}.parquet"));
+        parquet::commit_staged(&from, &dir.join("part-00000.parquet"))?;
+    }
+    let _ = std::fs::remove_dir_all(&staging);
+    parquet::sync_filesystem(lake)?;
     Ok(())
 }
 

@@ -439,3 +439,107 @@ fn follow_picks_up_new_files_and_ends_equal_to_a_replay() {
     ]);
     assert_same_files(&lake, &replay);
 }
+
+#[test]
+fn generated_week_equals_reference_for_one_four_workers_and_two_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let landing = dir.path().join("landing");
+    let mut config = caspers::generator::GeneratorConfig::builtin("sanfrancisco").unwrap();
+    config.start_days_ago = 7.0;
+    let mut chicago = caspers::generator::GeneratorConfig::builtin("chicago").unwrap();
+    chicago.start_days_ago = 7.0;
+    let now = parse_timestamp("2026-11-28 16:41:33").unwrap();
+    let options = caspers::generator::BackfillOptions {
+        file_events: 700,
+        chaos: caspers::generator::Chaos {
+            duplicate_rate: 0.02,
+            late_rate: 0.02,
+            malformed_rate: 0.01,
+        },
+        ..Default::default()
+    };
+    caspers::generator::generate_backfill(&[config, chicago], now, None, &landing, &options)
+        .unwrap();
+    let (one, four, procs) = (
+        dir.path().join("w1"),
+        dir.path().join("w4"),
+        dir.path().join("p2"),
+    );
+    caspers(&[
+        "run",
+        "--input",
+        s(&landing),
+        "--lake",
+        s(&one),
+        "--quiet",
+        "--live-from",
+        LIVE,
+    ]);
+    caspers(&[
+        "run",
+        "--input",
+        s(&landing),
+        "--lake",
+        s(&four),
+        "--quiet",
+        "--live-from",
+        LIVE,
+        "-w",
+        "4",
+        "--epoch-events",
+        "5000",
+    ]);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/cluster.sh");
+    let status = Command::new(script)
+        .args([
+            "2",
+            "run",
+            "--input",
+            s(&landing),
+            "--lake",
+            s(&procs),
+            "--quiet",
+            "--live-from",
+            LIVE,
+        ])
+        .env("CASPERS_BIN", caspers_bin())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_lake_matches(&one, &landing_events(&landing));
+    assert_same_files(&one, &four);
+    assert_same_files(&one, &procs);
+}
+
+#[test]
+fn dimension_tables_are_published_with_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let landing = fixture("e2e/landing");
+    caspers(&[
+        "run",
+        "--input",
+        s(&landing),
+        "--lake",
+        s(&lake),
+        "--quiet",
+        "--catalog",
+        "builtin",
+    ]);
+    let catalog = caspers::generator::Catalog::builtin();
+    for (table, rows) in [
+        ("brands", catalog.brands.len()),
+        ("menus", catalog.menus.len()),
+        ("categories", catalog.categories.len()),
+        ("items", catalog.items.len()),
+    ] {
+        let files = caspers::sink::readback::table_files(&lake.join(table)).unwrap();
+        assert_eq!(files.len(), 1, "{table}");
+        let file = std::fs::File::open(&files[0].0).unwrap();
+        let reader = parquet::file::reader::SerializedFileReader::new(file).unwrap();
+        let n = parquet::file::reader::FileReader::metadata(&reader)
+            .file_metadata()
+            .num_rows();
+        assert_eq!(usize::try_from(n).unwrap(), rows, "{table}");
+    }
+}
