@@ -392,7 +392,13 @@ fn run_worker(
         if let Some(url) = &args.pg {
             let options = PgOptions {
                 url: url.clone(),
-                interval: args.follow.then(|| Duration::from_millis(args.publish_ms)),
+                // Replay commits every epoch too: holding a whole replay's rows until the end
+                // costs gigabytes, and per-epoch commits are what a restart needs anyway.
+                interval: Some(if args.follow {
+                    Duration::from_millis(args.publish_ms)
+                } else {
+                    Duration::ZERO
+                }),
                 retry_for: Duration::from_secs(args.pg_retry_secs),
                 agent: agent.clone(),
             };

@@ -202,7 +202,7 @@ pub struct PgStatus {
 
 /// Batches handed from the sink operator to its writer thread before the operator blocks: the
 /// dataflow keeps running through a short outage, then backpressure stops it.
-pub const MAX_QUEUED_BATCHES: usize = 256;
+pub const MAX_QUEUED_BATCHES: usize = 8;
 
 /// The writer thread of one worker's sink; [`PgWriter::finish`] waits for it to drain.
 pub struct PgWriter {
