@@ -25,6 +25,7 @@ use caspers_dataflows::model::{
 use caspers_dataflows::refunds::RefundRecommendation;
 use caspers_dataflows::time::{format_day, format_timestamp, Micros};
 
+use crate::sink::frontier::FrontierBuffer;
 use crate::sink::parquet::{self, ParquetError};
 
 /// Hash buckets (files) of the unpartitioned `gold_order_header` table.
@@ -133,7 +134,7 @@ pub fn lake_sink<'s>(
     policy: PublishPolicy,
     status: std::rc::Rc<std::cell::RefCell<SinkStatus>>,
 ) {
-    let mut pending: BTreeMap<u64, Vec<(LakeRow, isize)>> = BTreeMap::new();
+    let mut pending: FrontierBuffer<LakeRow> = FrontierBuffer::default();
     let mut files: BTreeMap<String, BTreeMap<LakeRow, i64>> = BTreeMap::new();
     let mut dirty: BTreeSet<String> = BTreeSet::new();
     // Processing time of the epoch that last changed each recommendation (the sinks own the
@@ -147,17 +148,12 @@ pub fn lake_sink<'s>(
         .sink(pact, "lake sink", move |(input, frontier)| {
             input.for_each(|_cap, data| {
                 for (row, time, diff) in data.drain(..) {
-                    pending.entry(time).or_default().push((row, diff));
+                    pending.absorb(row, time, diff);
                 }
             });
-            let complete: Vec<u64> = pending
-                .keys()
-                .copied()
-                .filter(|t| !frontier.less_equal(t))
-                .collect();
-            for time in complete {
+            for (_time, updates) in pending.complete(frontier) {
                 let now = crate::runtime::now_micros();
-                for (row, diff) in pending.remove(&time).unwrap_or_default() {
+                for (row, diff) in updates {
                     if let (LakeRow::Refund(r), true) = (&row, diff > 0) {
                         stamps.insert(r.order_id.clone(), now);
                     }

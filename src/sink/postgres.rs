@@ -22,6 +22,8 @@ use timely::dataflow::operators::generic::operator::Operator;
 use tokio_postgres::{Client, NoTls};
 
 use caspers_dataflows::hash::stable_hash;
+
+use crate::sink::frontier::FrontierBuffer;
 use caspers_dataflows::model::Event;
 use caspers_dataflows::refunds::RefundRecommendation;
 
@@ -259,7 +261,7 @@ pub fn pg_sink<'s>(rows: VecCollection<'s, u64, PgRow>, options: PgOptions) -> P
         }
     }
     let mut send = Some(send);
-    let mut pending: BTreeMap<u64, Vec<(PgRow, isize)>> = BTreeMap::new();
+    let mut pending: FrontierBuffer<PgRow> = FrontierBuffer::default();
     // Net changes at complete times not yet queued: key -> (row, count) accumulations.
     let mut staged: BTreeMap<PgKey, BTreeMap<PgRow, i64>> = BTreeMap::new();
     let mut last_publish = Instant::now();
@@ -270,16 +272,11 @@ pub fn pg_sink<'s>(rows: VecCollection<'s, u64, PgRow>, options: PgOptions) -> P
         .sink(pact, "postgres sink", move |(input, frontier)| {
             input.for_each(|_cap, data| {
                 for (row, time, diff) in data.drain(..) {
-                    pending.entry(time).or_default().push((row, diff));
+                    pending.absorb(row, time, diff);
                 }
             });
-            let complete: Vec<u64> = pending
-                .keys()
-                .copied()
-                .filter(|t| !frontier.less_equal(t))
-                .collect();
-            for time in complete {
-                for (row, diff) in pending.remove(&time).unwrap_or_default() {
+            for (_time, updates) in pending.complete(frontier) {
+                for (row, diff) in updates {
                     let rows = staged.entry(row.key()).or_default();
                     let count = rows.entry(row).or_insert(0);
                     *count += i64::try_from(diff).unwrap_or(0);
