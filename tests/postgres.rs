@@ -607,11 +607,9 @@ fn pg_llm_agent_answers_replace_the_policy_in_postgres_only() {
         );
         assert_eq!(class, "none 0.00");
     }
-    // One call per recommendation (answers are cached by order and input).
-    assert_eq!(
-        calls.load(std::sync::atomic::Ordering::SeqCst),
-        got.recs.len()
-    );
+    // Every recommendation was asked for. Exactly-once caching is tested in llm.rs; here a
+    // recommendation that changes between epochs, or a retried request, may ask again.
+    assert!(calls.load(std::sync::atomic::Ordering::SeqCst) >= got.recs.len());
     // The lake keeps the deterministic policy.
     let lake_rows = read_lake(&lake).unwrap().refund_recommendations;
     assert!(lake_rows.keys().all(|r| !r.2.contains("the llm says")));
