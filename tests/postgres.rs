@@ -126,6 +126,22 @@ fn week(dir: &Path, file_events: usize) -> PathBuf {
     landing
 }
 
+/// `caspers run` replaying `landing` into `lake` and Postgres `db` (fixed live/historical split).
+fn replay_pg(landing: &Path, lake: &Path, db: &str) {
+    caspers(&[
+        "run",
+        "--input",
+        s(landing),
+        "--lake",
+        s(lake),
+        "--pg",
+        db,
+        "--quiet",
+        "--live-from",
+        LIVE,
+    ]);
+}
+
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -200,21 +216,9 @@ fn pg_replaying_twice_changes_nothing() {
     let landing = week(dir.path(), 10_000);
     let db = fresh_db(&server);
     let lake = dir.path().join("lake");
-    let args = [
-        "run",
-        "--input",
-        s(&landing),
-        "--lake",
-        s(&lake),
-        "--pg",
-        &db,
-        "--quiet",
-        "--live-from",
-        LIVE,
-    ];
-    caspers(&args);
+    replay_pg(&landing, &lake, &db);
     let first = dump(&db);
-    caspers(&args);
+    replay_pg(&landing, &lake, &db);
     let second = dump(&db);
     assert_eq!(first.recs, second.recs);
     assert_eq!(first.events, second.events);
@@ -257,18 +261,7 @@ fn pg_kill_and_restart_equals_an_uninterrupted_run() {
     let landing = week(dir.path(), 300);
     let clean_db = fresh_db(&server);
     let clean_lake = dir.path().join("clean");
-    caspers(&[
-        "run",
-        "--input",
-        s(&landing),
-        "--lake",
-        s(&clean_lake),
-        "--pg",
-        &clean_db,
-        "--quiet",
-        "--live-from",
-        LIVE,
-    ]);
+    replay_pg(&landing, &clean_lake, &clean_db);
     let clean = dump(&clean_db);
 
     let db = fresh_db(&server);
@@ -285,18 +278,7 @@ fn pg_kill_and_restart_equals_an_uninterrupted_run() {
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
     }
-    caspers(&[
-        "run",
-        "--input",
-        s(&landing),
-        "--lake",
-        s(&lake),
-        "--pg",
-        &db,
-        "--quiet",
-        "--live-from",
-        LIVE,
-    ]);
+    replay_pg(&landing, &lake, &db);
     let restarted = dump(&db);
     assert_eq!(clean.recs, restarted.recs);
     assert_eq!(clean.events, restarted.events);
@@ -395,18 +377,7 @@ fn pg_outage_mid_run_loses_nothing() {
 
     let clean_db = fresh_db(&url);
     let clean_lake = dir.path().join("clean");
-    caspers(&[
-        "run",
-        "--input",
-        s(&landing),
-        "--lake",
-        s(&clean_lake),
-        "--pg",
-        &clean_db,
-        "--quiet",
-        "--live-from",
-        LIVE,
-    ]);
+    replay_pg(&landing, &clean_lake, &clean_db);
     let clean = dump(&clean_db);
     pg("stop");
     assert_eq!(clean.recs, got.recs);
@@ -445,20 +416,7 @@ fn pg_late_delivery_rewrites_only_changed_recommendations() {
     .unwrap();
     let db = fresh_db(&server);
     let lake = dir.path().join("lake");
-    let run = || {
-        caspers(&[
-            "run",
-            "--input",
-            s(&landing),
-            "--lake",
-            s(&lake),
-            "--pg",
-            &db,
-            "--quiet",
-            "--live-from",
-            LIVE,
-        ])
-    };
+    let run = || replay_pg(&landing, &lake, &db);
     run();
     let before = dump(&db);
     std::fs::write(
