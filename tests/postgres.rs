@@ -187,8 +187,36 @@ fn pg_matches_lake_and_oracle_for_one_and_two_workers() {
     let pg_responses: BTreeSet<(&String, &String)> = d1.recs.iter().map(|r| (&r.0, &r.2)).collect();
     assert_eq!(lake_responses, pg_responses);
 
-    // order_events: one row per non-ping identity, per the oracle's de-duplication.
+    // pg_recommendations row for row against the independent policy oracle (refunds.rs).
     let events = landing_events(&landing);
+    let oracle = crate::refunds::oracle(
+        &events,
+        &crate::refunds::default_policy(),
+        parse_timestamp(LIVE).unwrap(),
+    );
+    let want: BTreeSet<(String, String)> = oracle
+        .values()
+        .map(|e| {
+            let usd = format!(
+                "{}.{:02}",
+                e.refund_usd.0 / 1_000_000,
+                (e.refund_usd.0 % 1_000_000) / 10_000
+            );
+            (e.order_id.clone(), format!("{} {usd}", e.refund_class))
+        })
+        .collect();
+    for recs in [&d1.recs, &d2.recs] {
+        let got: BTreeSet<(String, String)> =
+            recs.iter().map(|r| (r.0.clone(), r.3.clone())).collect();
+        assert_eq!(want, got, "Postgres disagrees with the policy oracle");
+    }
+    for (id, order_ts, response, ..) in &d1.recs {
+        crate::refunds::check_response(response, &oracle[id]).unwrap();
+        let ts = parse_timestamp(order_ts).unwrap();
+        assert_eq!(ts, oracle[id].order_ts, "{id}");
+    }
+
+    // order_events: one row per non-ping identity, per the oracle's de-duplication.
     let expected: BTreeSet<(String, String, i64, String)> = reference::dedup(&events)
         .into_iter()
         .filter(|e| e.event_type != EventType::DriverPing)
