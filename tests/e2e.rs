@@ -311,23 +311,7 @@ fn workers_and_processes_give_identical_lakes() {
         "--epoch-events",
         "2",
     ]);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/cluster.sh");
-    let status = Command::new(script)
-        .args([
-            "2",
-            "run",
-            "--input",
-            s(&landing),
-            "--lake",
-            s(&two_procs),
-            "--quiet",
-            "--live-from",
-            LIVE,
-        ])
-        .env("CASPERS_BIN", caspers_bin())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    replay_two_processes(&landing, &two_procs, LIVE);
     assert_lake_matches(&one, &landing_events(&landing));
     assert_same_files(&one, &four);
     assert_same_files(&one, &two_procs);
@@ -353,6 +337,27 @@ fn rerun_into_the_same_lake_changes_nothing() {
         "2",
     ]);
     assert_eq!(first, lake_files(&lake));
+}
+
+/// Replays `landing` into `lake` with two processes via `scripts/cluster.sh`.
+pub(crate) fn replay_two_processes(landing: &Path, lake: &Path, live_from: &str) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/cluster.sh");
+    let status = Command::new(script)
+        .args([
+            "2",
+            "run",
+            "--input",
+            s(landing),
+            "--lake",
+            s(lake),
+            "--quiet",
+            "--live-from",
+            live_from,
+        ])
+        .env("CASPERS_BIN", caspers_bin())
+        .status()
+        .unwrap();
+    assert!(status.success(), "cluster.sh failed");
 }
 
 /// Polls (with a deadline) until `cond` holds; the job runs in another process, so the only
@@ -489,23 +494,7 @@ fn generated_week_equals_reference_for_one_four_workers_and_two_processes() {
         "--epoch-events",
         "5000",
     ]);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/cluster.sh");
-    let status = Command::new(script)
-        .args([
-            "2",
-            "run",
-            "--input",
-            s(&landing),
-            "--lake",
-            s(&procs),
-            "--quiet",
-            "--live-from",
-            LIVE,
-        ])
-        .env("CASPERS_BIN", caspers_bin())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    replay_two_processes(&landing, &procs, LIVE);
     assert_lake_matches(&one, &landing_events(&landing));
     assert_same_files(&one, &four);
     assert_same_files(&one, &procs);

@@ -11,7 +11,8 @@ use caspers::runtime::discover::list_files;
 use caspers::sink::readback::read_lake;
 
 use crate::e2e::{
-    assert_lake_matches, caspers, caspers_bin, fixture, lake_files, landing_events, wait_for,
+    assert_lake_matches, caspers, caspers_bin, fixture, lake_files, landing_events,
+    replay_two_processes, wait_for,
 };
 
 const LIVE: &str = "2026-11-26 00:00:00";
@@ -108,23 +109,7 @@ fn losing_a_peer_stops_the_survivor_promptly_and_a_restart_recovers() {
     assert!(!stderr.contains("stack backtrace"), "{stderr}");
 
     // Restarting every process replays: the lake equals a clean replay.
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/cluster.sh");
-    let ok = Command::new(script)
-        .args([
-            "2",
-            "run",
-            "--input",
-            s(&landing),
-            "--lake",
-            s(&lake),
-            "--quiet",
-            "--live-from",
-            LIVE,
-        ])
-        .env("CASPERS_BIN", caspers_bin())
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    replay_two_processes(&landing, &lake, LIVE);
     let clean = dir.path().join("clean");
     replay(&landing, &clean);
     assert_eq!(lake_files(&clean), lake_files(&lake));
