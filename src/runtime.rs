@@ -7,8 +7,9 @@
 //! runs ahead of silver and gold for long; replay publishes everything once, at the end.
 
 pub mod discover;
+pub mod retention;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -19,19 +20,23 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use differential_dataflow::input::Input;
 use serde::Serialize;
-use timely::dataflow::channels::pact::Exchange;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::generic::operator::Operator;
+use timely::dataflow::operators::vec::{Broadcast, Input as _};
 
 use caspers_dataflows::model::{DeadLetter, Event, EventType};
 use caspers_dataflows::refunds::RefundPolicy;
 use caspers_dataflows::time::format_timestamp;
 use caspers_dataflows::time::parse_timestamp;
+use caspers_dataflows::time::{day_of, Day};
 use caspers_dataflows::PipelineParams;
 
 use crate::sink::lake::{lake_sink, LakeRow, PublishPolicy, SinkStatus};
 use crate::sink::parquet;
 use crate::sink::postgres::{pg_sink, PgOptions, PgRow, PgWriter};
 use discover::{list_files, owner, LandingFile};
+use retention::Retention;
 
 /// Timely's own cluster flags, parsed by clap so they mean what they mean in timely's examples.
 #[derive(Debug, Clone, clap::Args)]
@@ -166,6 +171,11 @@ pub struct RunArgs {
     /// `LAKE/_state/live_from.json` so a restart samples exactly as the first run did.
     #[arg(long)]
     pub live_from: Option<String>,
+    /// Keep silver and gold state for this many days behind the latest event time only: older
+    /// days are retired from memory after they were published, and the lake and Postgres keep
+    /// them as published (see README, "Memory"). Off by default: every day stays exact.
+    #[arg(long)]
+    pub retain_days: Option<u32>,
     /// Timely cluster flags.
     #[command(flatten)]
     pub timely: TimelyArgs,
@@ -188,6 +198,7 @@ impl RunArgs {
             quiet: true,
             refund_policy: None,
             live_from: None,
+            retain_days: None,
             pg: None,
             pg_retry_secs: 300,
             refund_agent: "policy".into(),
@@ -238,6 +249,9 @@ pub struct RunSummary {
     pub status: String,
     /// Earlier runs on this lake that never finished (each one is a restart of this job).
     pub restarts_detected: usize,
+    /// With `--retain-days`: events that arrived after their day was retired (they are in
+    /// bronze, but change no view).
+    pub late_beyond_retention: i64,
 }
 
 /// What each worker hands back when it finishes.
@@ -319,6 +333,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunSummary> {
                     .or_insert(0) += value;
             } else if key == "files" {
                 summary.files += value;
+            } else if key == LATE_BEYOND_RETENTION {
+                summary.late_beyond_retention += value;
             }
         }
     }
@@ -372,63 +388,82 @@ fn run_worker(
     } else {
         PublishPolicy::AtEnd
     };
+    let retention = args
+        .retain_days
+        .map(|days| Retention::new(days, params.refund_policy.window_hours));
+    // The latest ingest time any worker announced (see `next_time`).
+    let latest_time = Rc::new(Cell::new(0u64));
 
-    let (mut events_in, mut stats_in, probe) = worker.dataflow_named("caspers", |scope| {
-        let (events_in, events) = scope.new_collection::<Event, isize>();
-        let (stats_in, stats) = scope.new_collection::<String, isize>();
-        let views = caspers_dataflows::build_all_with(events, params.clone());
-        let rows = views
-            .silver_order_items
-            .map(LakeRow::Silver)
-            .concat(views.gold_order_header.map(LakeRow::OrderHeader))
-            .concat(views.gold_item_sales_day.map(LakeRow::ItemSalesDay))
-            .concat(views.gold_brand_sales_day.map(LakeRow::BrandSalesDay))
-            .concat(
-                views
-                    .gold_location_sales_hourly
-                    .map(LakeRow::LocationSalesHourly),
-            )
-            .concat(views.refund_recommendations.clone().map(LakeRow::Refund));
-        if let Some(url) = &args.pg {
-            let options = PgOptions {
-                url: url.clone(),
-                // Replay commits every epoch too: holding a whole replay's rows until the end
-                // costs gigabytes, and per-epoch commits are what a restart needs anyway.
-                interval: Some(if args.follow {
-                    Duration::from_millis(args.publish_ms)
-                } else {
-                    Duration::ZERO
-                }),
-                retry_for: Duration::from_secs(args.pg_retry_secs),
-                agent: agent.clone(),
-            };
-            let events = caspers_dataflows::bronze::dedup_where(views.all_events.clone(), |e| {
-                e.event_type != EventType::DriverPing
-            });
-            let pg_rows = views
-                .refund_recommendations
-                .clone()
-                .map(PgRow::Recommendation)
-                .concat(events.map(PgRow::OrderEvent));
-            pg_writer = Some(pg_sink(pg_rows, options));
-        }
-        let (probe, rows) = rows.probe();
-        lake_sink(rows, args.lake.clone(), policy, status.clone());
-        let totals = stats_out.clone();
-        stats.inner.sink(
-            Exchange::new(|_: &(String, u64, isize)| 0),
-            "run statistics",
-            move |(input, _frontier)| {
-                input.for_each(|_cap, data| {
-                    let mut totals = totals.borrow_mut();
-                    for (key, _time, diff) in data.drain(..) {
-                        *totals.entry(key).or_insert(0) += i64::try_from(diff).unwrap_or(0);
-                    }
+    let (mut events_in, mut stats_in, mut clock_in, probe) =
+        worker.dataflow_named("caspers", |scope| {
+            let (events_in, events) = scope.new_collection::<Event, isize>();
+            let (stats_in, stats) = scope.new_collection::<String, isize>();
+            let (clock_in, clock) = scope.new_input::<u64>();
+            let latest = latest_time.clone();
+            clock
+                .broadcast()
+                .sink(Pipeline, "ingest clock", move |(input, _frontier)| {
+                    input.for_each(|_cap, times| {
+                        for time in times.drain(..) {
+                            latest.set(latest.get().max(time));
+                        }
+                    });
                 });
-            },
-        );
-        (events_in, stats_in, probe)
-    });
+            let views = caspers_dataflows::build_all_with(events, params.clone());
+            let rows = views
+                .silver_order_items
+                .map(LakeRow::Silver)
+                .concat(views.gold_order_header.map(LakeRow::OrderHeader))
+                .concat(views.gold_item_sales_day.map(LakeRow::ItemSalesDay))
+                .concat(views.gold_brand_sales_day.map(LakeRow::BrandSalesDay))
+                .concat(
+                    views
+                        .gold_location_sales_hourly
+                        .map(LakeRow::LocationSalesHourly),
+                )
+                .concat(views.refund_recommendations.clone().map(LakeRow::Refund));
+            if let Some(url) = &args.pg {
+                let options = PgOptions {
+                    url: url.clone(),
+                    // Replay commits every epoch too: holding a whole replay's rows until the end
+                    // costs gigabytes, and per-epoch commits are what a restart needs anyway.
+                    interval: Some(if args.follow {
+                        Duration::from_millis(args.publish_ms)
+                    } else {
+                        Duration::ZERO
+                    }),
+                    retry_for: Duration::from_secs(args.pg_retry_secs),
+                    agent: agent.clone(),
+                    retention,
+                };
+                let events =
+                    caspers_dataflows::bronze::dedup_where(views.all_events.clone(), |e| {
+                        e.event_type != EventType::DriverPing
+                    });
+                let pg_rows = views
+                    .refund_recommendations
+                    .clone()
+                    .map(PgRow::Recommendation)
+                    .concat(events.map(PgRow::OrderEvent));
+                pg_writer = Some(pg_sink(pg_rows, options));
+            }
+            let (probe, rows) = rows.probe();
+            lake_sink(rows, args.lake.clone(), policy, retention, status.clone());
+            let totals = stats_out.clone();
+            stats.inner.sink(
+                Exchange::new(|_: &(String, u64, isize)| 0),
+                "run statistics",
+                move |(input, _frontier)| {
+                    input.for_each(|_cap, data| {
+                        let mut totals = totals.borrow_mut();
+                        for (key, _time, diff) in data.drain(..) {
+                            *totals.entry(key).or_insert(0) += i64::try_from(diff).unwrap_or(0);
+                        }
+                    });
+                },
+            );
+            (events_in, stats_in, clock_in, probe)
+        });
 
     let poll = Duration::from_millis(args.poll_ms);
     let idle_exit = args.idle_exit_ms.map(Duration::from_millis);
@@ -439,7 +474,11 @@ fn run_worker(
     let mut staged_bronze: Vec<(u64, PathBuf, PathBuf)> = Vec::new();
     // One read buffer per worker: reallocating a fresh one per file costs page faults.
     let mut read_buf: Vec<u8> = Vec::new();
-    let mut epoch: u64 = 0;
+    // The inputs' time (see `next_time`), the epochs fed, and the last times for backpressure.
+    let mut time: u64 = 0;
+    let mut epochs: u64 = 0;
+    let mut recent: VecDeque<u64> = VecDeque::new();
+    let mut watermark: Day = Day::MIN;
     let mut last_scan: Option<Instant> = None;
     let mut last_new_file = Instant::now();
 
@@ -466,19 +505,24 @@ fn run_worker(
         if !queue.is_empty() {
             let mut events_in_epoch = 0usize;
             while let Some(file) = queue.pop_front() {
-                events_in_epoch += ingest_file(
+                let read = ingest_file(
                     &file,
                     &args.lake,
-                    epoch,
+                    time,
                     Sinks {
                         events_in: &mut events_in,
                         stats_in: &mut stats_in,
                         staged_bronze: &mut staged_bronze,
                     },
                     args.pg.is_some(),
+                    retention.as_ref(),
                     &mut read_buf,
                     seen.entry(file.rel.clone()).or_default(),
                 )?;
+                events_in_epoch += read.events;
+                if let Some(ts) = read.max_ts {
+                    watermark = watermark.max(Retention::watermark_day(ts, now_micros()));
+                }
                 ingested.0.fetch_add(1, Ordering::Relaxed);
                 if events_in_epoch >= args.epoch_events {
                     break;
@@ -488,27 +532,38 @@ fn run_worker(
                 u64::try_from(events_in_epoch).unwrap_or(0),
                 Ordering::Relaxed,
             );
-            epoch += 1;
-            events_in.advance_to(epoch);
-            stats_in.advance_to(epoch);
-            events_in.flush();
-            stats_in.flush();
+            epochs += 1;
+            // Only an idle worker jumps to the others' time when days are retired by it: a
+            // worker still reading older files keeps its own watermark, so its events are not
+            // judged late against a faster peer's (the frontier waits for it instead).
+            let latest = if retention.is_some() {
+                0
+            } else {
+                latest_time.get()
+            };
+            time = next_time(time, retention.map(|_| watermark), latest);
+            advance_inputs(&mut events_in, &mut stats_in, &mut clock_in, time);
             // Two epochs in flight keep both the reader and the dataflow busy without letting
             // the reader run arbitrarily far ahead (memory).
-            worker.step_while(|| probe.less_than(&epoch.saturating_sub(2)));
+            recent.push_back(time);
+            if recent.len() > 3 {
+                recent.pop_front();
+            }
+            if let (3, Some(&target)) = (recent.len(), recent.front()) {
+                worker.step_while(|| probe.less_than(&target));
+            }
         } else if !args.follow {
             break;
         } else {
-            let caught_up = !probe.less_than(&epoch) && staged_bronze.is_empty();
+            let caught_up = !probe.less_than(&time) && staged_bronze.is_empty();
             if idle_exit.is_some_and(|d| last_new_file.elapsed() >= d) && caught_up {
                 break;
             }
             if scanned {
-                epoch += 1;
-                events_in.advance_to(epoch);
-                stats_in.advance_to(epoch);
-                events_in.flush();
-                stats_in.flush();
+                // Idle workers follow the busiest one's time, so its epochs complete (and get
+                // published) without waiting for this worker to count up to them.
+                time = next_time(time, None, latest_time.get());
+                advance_inputs(&mut events_in, &mut stats_in, &mut clock_in, time);
             }
             let wait = poll.saturating_sub(last_scan.map_or(Duration::ZERO, |t| t.elapsed()));
             worker.step_or_park(Some(wait));
@@ -528,6 +583,7 @@ fn run_worker(
 
     drop(events_in);
     drop(stats_in);
+    drop(clock_in);
     while worker.step_or_park(None) {}
     if let Some(err) = status.borrow().error.clone() {
         anyhow::bail!("publishing the lake failed: {err}");
@@ -542,14 +598,38 @@ fn run_worker(
     let stats = std::mem::take(&mut *stats_out.borrow_mut());
     Ok(WorkerReport {
         stats,
-        epochs: epoch,
+        epochs,
         files_written,
         pg_rows_written,
     })
 }
 
-/// Reads and parses one landing file, inserts its events at the input's current epoch, writes
-/// its dead letters, and stages its bronze file. Returns the number of events.
+/// The inputs' next time: past the current one, at least the latest any worker announced, and
+/// with retention at least the watermark's day (see [`retention`]).
+fn next_time(time: u64, watermark: Option<Day>, latest: u64) -> u64 {
+    let day = watermark.map_or(0, Retention::time_of_day);
+    (time + 1).max(day).max(latest)
+}
+
+/// Moves every input to `time` and announces it to the other workers.
+fn advance_inputs(
+    events_in: &mut differential_dataflow::input::InputSession<u64, Event, isize>,
+    stats_in: &mut differential_dataflow::input::InputSession<u64, String, isize>,
+    clock_in: &mut timely::dataflow::InputHandle<u64, CapacityContainerBuilder<Vec<u64>>>,
+    time: u64,
+) {
+    clock_in.send(time);
+    clock_in.advance_to(time);
+    events_in.advance_to(time);
+    stats_in.advance_to(time);
+    events_in.flush();
+    stats_in.flush();
+    clock_in.flush();
+}
+
+/// Statistics key of events that arrived after their day was retired.
+const LATE_BEYOND_RETENTION: &str = "late_beyond_retention";
+
 /// Whether the views (or, with `with_order_events`, the Postgres sink) read this event type.
 pub fn dataflow_needs(event_type: EventType, with_order_events: bool) -> bool {
     matches!(event_type, EventType::OrderCreated | EventType::Delivered)
@@ -576,15 +656,26 @@ struct Sinks<'a> {
     staged_bronze: &'a mut Vec<(u64, PathBuf, PathBuf)>,
 }
 
+/// What [`ingest_file`] read: new events and the latest event time among them.
+#[derive(Debug, Default)]
+struct Read {
+    events: usize,
+    max_ts: Option<i64>,
+}
+
+/// Reads and parses one landing file, inserts its events at the input's current time (with
+/// retention, also each one's retraction), writes its dead letters, and stages its bronze file.
+#[allow(clippy::too_many_arguments)]
 fn ingest_file(
     file: &LandingFile,
     lake: &Path,
-    epoch: u64,
+    time: u64,
     sinks: Sinks<'_>,
     with_order_events: bool,
+    retention: Option<&Retention>,
     buf: &mut Vec<u8>,
     before: &mut Ingested,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<Read> {
     let Sinks {
         events_in,
         stats_in,
@@ -596,7 +687,7 @@ fn ingest_file(
     let bytes: &[u8] = match read {
         Ok(_) => buf,
         // Removed after it was listed: nothing to ingest, and not an error of the job.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Read::default()),
         Err(e) => {
             let letter = DeadLetter {
                 reason: "unreadable_file".into(),
@@ -607,7 +698,7 @@ fn ingest_file(
             };
             write_dead_letters(lake, &file.rel, &[letter])?;
             stats_in.update("dead_letters:unreadable_file".into(), 1);
-            return Ok(0);
+            return Ok(Read::default());
         }
     };
     let parsed = crate::source::parse_bytes(&file.rel, bytes);
@@ -634,6 +725,7 @@ fn ingest_file(
     before.dead = dead;
     // Landing files are append-only: the records already ingested are the file's first ones.
     let skip = before.events.min(parsed.events.len());
+    let mut max_ts = None;
     let count = parsed.events.len() - skip;
     if count > 0 {
         let path = lake.join("all_events").join(bronze_file_name(&file.rel));
@@ -642,7 +734,7 @@ fn ingest_file(
         // use the same temp name).
         staged_bronze.retain(|(_, _, staged)| *staged != path);
         let tmp = parquet::stage_parquet(&path, &batch)?;
-        staged_bronze.push((epoch, tmp, path));
+        staged_bronze.push((time, tmp, path));
         let mut by_type: BTreeMap<&str, isize> = BTreeMap::new();
         for event in &parsed.events[skip..] {
             *by_type.entry(event.event_type.as_str()).or_insert(0) += 1;
@@ -654,13 +746,29 @@ fn ingest_file(
         // Bronze is written above, straight from the file; the views only read order_created
         // and delivered (plus every non-ping type for the Postgres order_events table), so the
         // rest never enters the dataflow.
+        let mut late = 0;
         for event in parsed.events.into_iter().skip(skip) {
-            if dataflow_needs(event.event_type, with_order_events) {
-                events_in.insert(event);
+            max_ts = max_ts.max(Some(event.ts));
+            if !dataflow_needs(event.event_type, with_order_events) {
+                continue;
+            }
+            match retention.map(|r| r.expiry(day_of(event.ts))) {
+                None => events_in.insert(event),
+                Some(expiry) if expiry > time => {
+                    events_in.update_at(event.clone(), expiry, -1);
+                    events_in.insert(event);
+                }
+                Some(_) => late += 1,
             }
         }
+        if late > 0 {
+            stats_in.update(LATE_BEYOND_RETENTION.into(), late);
+        }
     }
-    Ok(count)
+    Ok(Read {
+        events: count,
+        max_ts,
+    })
 }
 
 /// The bronze file of a landing file: its relative path flattened, plus `.parquet`.

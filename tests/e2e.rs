@@ -72,7 +72,7 @@ pub(crate) fn expected_lake(events: &[Event]) -> LakeTables {
     }
 }
 
-fn show_diff<R: Ord + std::fmt::Debug>(
+pub(crate) fn show_diff<R: Ord + std::fmt::Debug>(
     name: &str,
     want: &BTreeMap<R, i64>,
     got: &BTreeMap<R, i64>,

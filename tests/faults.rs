@@ -12,7 +12,7 @@ use caspers::sink::readback::read_lake;
 
 use crate::e2e::{
     assert_lake_matches, caspers, caspers_bin, fixture, lake_files, landing_events,
-    replay_two_processes, wait_for,
+    replay_two_processes, show_diff, wait_for,
 };
 
 const LIVE: &str = "2026-11-26 00:00:00";
@@ -401,4 +401,115 @@ fn the_same_file_under_a_new_name_counts_once_from_silver_on() {
         b.all_events.values().sum::<i64>(),
         2 * a.all_events.values().sum::<i64>()
     );
+}
+
+/// The `late_beyond_retention` count of the run summary a `caspers run` left in `lake`.
+fn late_beyond_retention(lake: &Path) -> i64 {
+    let mut total = 0;
+    for entry in std::fs::read_dir(lake.join("_runs")).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(doc["status"], "finished", "{text}");
+        total += doc["late_beyond_retention"].as_i64().unwrap();
+    }
+    total
+}
+
+#[test]
+fn retain_days_keeps_every_published_day_and_ignores_what_arrives_after_retirement() {
+    let dir = tempfile::tempdir().unwrap();
+    let landing = dir.path().join("landing");
+    let mut config = caspers::generator::GeneratorConfig::builtin("sanfrancisco").unwrap();
+    config.start_days_ago = 12.0;
+    let now = caspers_dataflows::time::parse_timestamp("2026-11-28 16:41:33").unwrap();
+    let options = caspers::generator::BackfillOptions {
+        file_events: 700,
+        ..Default::default()
+    };
+    caspers::generator::generate_backfill(&[config], now, None, &landing, &options).unwrap();
+    // One order of the first day, landing last: long after its day left a 2-day window.
+    let late = r#"[
+      {"event_id":"late-1","event_type":"order_created","ts":"2026-11-17 12:00:00.000000",
+       "gk_id":"gk-late","location":"sanfrancisco","order_id":"late-order","sequence":0,
+       "body":"{\"items\":[{\"id\":1,\"category_id\":1,\"menu_id\":1,\"brand_id\":1,\"name\":\"Late Plate\",\"price\":9.5,\"qty\":2}]}"},
+      {"event_id":"late-2","event_type":"delivered","ts":"2026-11-17 12:40:00.000000",
+       "gk_id":"gk-late","location":"sanfrancisco","order_id":"late-order","sequence":7,
+       "body":"{}"}
+    ]"#;
+    let with_late = dir.path().join("with-late");
+    std::fs::create_dir_all(&with_late).unwrap();
+    for entry in std::fs::read_dir(&landing).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, with_late.join(path.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(with_late.join("zzzz-late.json"), late).unwrap();
+
+    let run = |input: &Path, lake: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--input",
+            s(input),
+            "--lake",
+            s(lake),
+            "--quiet",
+            "--live-from",
+            LIVE,
+        ];
+        args.extend_from_slice(extra);
+        caspers(&args);
+    };
+    let (full, full_late, kept, kept2) = (
+        dir.path().join("full"),
+        dir.path().join("full-late"),
+        dir.path().join("kept"),
+        dir.path().join("kept-w2"),
+    );
+    run(&landing, &full, &[]);
+    run(&with_late, &full_late, &[]);
+    // Small epochs, so days are retired (and their files published early) all along the run.
+    let small = ["--retain-days", "2", "--epoch-events", "1500"];
+    run(&with_late, &kept, &small);
+    run(&with_late, &kept2, &[&small[..], &["-w", "2"]].concat());
+
+    let views = |lake: &Path| {
+        let mut t = read_lake(lake).unwrap();
+        t.all_events.clear();
+        t
+    };
+    let (full, full_late, kept, kept2) =
+        (views(&full), views(&full_late), views(&kept), views(&kept2));
+    // Without retention the late order changes its day's rows (so the comparison below can
+    // fail); with it, every day is as the in-order input made it, through -w 1 and -w 2.
+    assert_ne!(full.silver_order_items, full_late.silver_order_items);
+    assert_ne!(full.gold_item_sales_day, full_late.gold_item_sales_day);
+    for (name, got) in [("-w 1", &kept), ("-w 2", &kept2)] {
+        let diff = [
+            show_diff("silver", &full.silver_order_items, &got.silver_order_items),
+            show_diff("header", &full.gold_order_header, &got.gold_order_header),
+            show_diff("item", &full.gold_item_sales_day, &got.gold_item_sales_day),
+            show_diff(
+                "brand",
+                &full.gold_brand_sales_day,
+                &got.gold_brand_sales_day,
+            ),
+            show_diff(
+                "hourly",
+                &full.gold_location_sales_hourly,
+                &got.gold_location_sales_hourly,
+            ),
+            show_diff(
+                "refunds",
+                &full.refund_recommendations,
+                &got.refund_recommendations,
+            ),
+        ]
+        .concat();
+        assert!(
+            diff.is_empty(),
+            "retention changed published rows ({name}):\n{}",
+            &diff[..diff.len().min(3000)]
+        );
+    }
+    assert_eq!(late_beyond_retention(&dir.path().join("kept")), 2);
+    assert_eq!(late_beyond_retention(&dir.path().join("kept-w2")), 2);
 }

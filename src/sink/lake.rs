@@ -23,7 +23,9 @@ use caspers_dataflows::model::{
     GoldBrandSalesDay, GoldItemSalesDay, GoldLocationSalesHourly, GoldOrderHeader, SilverOrderItem,
 };
 use caspers_dataflows::refunds::RefundRecommendation;
-use caspers_dataflows::time::{format_day, format_timestamp, Micros};
+use caspers_dataflows::time::{day_of, format_day, format_timestamp, Day, Micros};
+
+use crate::runtime::retention::Retention;
 
 use crate::sink::frontier::FrontierBuffer;
 use crate::sink::parquet::{self, ParquetError};
@@ -94,6 +96,24 @@ impl LakeRow {
         }
     }
 
+    /// The day a row belongs to, for `--retain-days`.
+    pub fn day(&self) -> Day {
+        match self {
+            LakeRow::Silver(r) => r.order_day,
+            LakeRow::OrderHeader(r) => r.order_day,
+            LakeRow::ItemSalesDay(r) => r.day,
+            LakeRow::BrandSalesDay(r) => r.day,
+            LakeRow::LocationSalesHourly(r) => day_of(r.hour_ts),
+            LakeRow::Refund(r) => day_of(r.order_ts),
+        }
+    }
+
+    /// Whether the row's file holds one day (or hour) only, so a retired day's file is final.
+    /// The hash-bucketed tables mix days in a file and keep every row in memory.
+    pub fn partitioned_by_time(&self) -> bool {
+        !matches!(self, LakeRow::OrderHeader(_) | LakeRow::Refund(_))
+    }
+
     /// The table this row belongs to.
     pub fn table(&self) -> &'static str {
         match self {
@@ -128,10 +148,15 @@ pub struct SinkStatus {
 }
 
 /// Attaches the lake sink to `rows`; `status` is shared with the worker's runtime loop.
+///
+/// With `retention`, changes to retired rows are ignored (the lake keeps them as last
+/// published), and a day- or hour-partitioned file whose day is retired is published at once
+/// (it can no longer change) and dropped from memory.
 pub fn lake_sink<'s>(
     rows: VecCollection<'s, u64, LakeRow>,
     lake: PathBuf,
     policy: PublishPolicy,
+    retention: Option<Retention>,
     status: std::rc::Rc<std::cell::RefCell<SinkStatus>>,
 ) {
     let mut pending: FrontierBuffer<LakeRow> = FrontierBuffer::default();
@@ -151,9 +176,12 @@ pub fn lake_sink<'s>(
                     pending.absorb(row, time, diff);
                 }
             });
-            for (_time, updates) in pending.complete(frontier) {
+            for (time, updates) in pending.complete(frontier) {
                 let now = crate::runtime::now_micros();
                 for (row, diff) in updates {
+                    if retention.is_some_and(|r| r.frozen(row.day(), time)) {
+                        continue;
+                    }
                     if let (LakeRow::Refund(r), true) = (&row, diff > 0) {
                         stamps.insert(r.order_id.clone(), now);
                     }
@@ -175,18 +203,45 @@ pub fn lake_sink<'s>(
                 }
             };
             let mut status = status.borrow_mut();
-            if due && status.error.is_none() && !dirty.is_empty() {
-                match publish_files(&lake, &dirty, &files, &stamps) {
+            // Files no future change can reach: publish them now, whatever the policy, and
+            // forget their rows.
+            let retired: BTreeSet<String> = match retention {
+                Some(r) => files
+                    .iter()
+                    .filter(|(_, rows)| {
+                        rows.keys().next().is_some_and(|row| {
+                            row.partitioned_by_time() && r.frozen(row.day(), through)
+                        })
+                    })
+                    .map(|(file, _)| file.clone())
+                    .collect(),
+                None => BTreeSet::new(),
+            };
+            let publishing: BTreeSet<String> = if due {
+                dirty.clone()
+            } else {
+                dirty.intersection(&retired).cloned().collect()
+            };
+            if status.error.is_none() && !publishing.is_empty() {
+                match publish_files(&lake, &publishing, &files, &stamps) {
                     Ok(n) => {
                         status.files_written += n;
-                        for file in std::mem::take(&mut dirty) {
-                            if files.get(&file).is_some_and(BTreeMap::is_empty) {
-                                files.remove(&file);
+                        for file in &publishing {
+                            dirty.remove(file);
+                            if files.get(file).is_some_and(BTreeMap::is_empty) {
+                                files.remove(file);
                             }
                         }
-                        last_publish = Instant::now();
+                        if due {
+                            last_publish = Instant::now();
+                        }
                     }
                     Err(err) => status.error = Some(format!("{err:#}")),
+                }
+            }
+            for file in retired {
+                if !dirty.contains(&file) {
+                    files.remove(&file);
                 }
             }
             if due && dirty.is_empty() && status.error.is_none() {

@@ -160,6 +160,14 @@ impl PgRow {
         }
     }
 
+    /// The day the row belongs to, for `--retain-days`.
+    fn day(&self) -> caspers_dataflows::time::Day {
+        match self {
+            PgRow::Recommendation(r) => caspers_dataflows::time::day_of(r.order_ts),
+            PgRow::OrderEvent(e) => caspers_dataflows::time::day_of(e.ts),
+        }
+    }
+
     fn key(&self) -> PgKey {
         match self {
             PgRow::Recommendation(r) => PgKey::Recommendation(r.order_id.clone()),
@@ -189,6 +197,8 @@ pub struct PgOptions {
     pub retry_for: Duration,
     /// An LLM that writes `agent_response` instead of the policy (off the dataflow's thread).
     pub agent: Option<crate::refund::llm::LlmAgent>,
+    /// `--retain-days`: changes to retired rows are not written (Postgres keeps them).
+    pub retention: Option<crate::runtime::retention::Retention>,
 }
 
 /// What the worker's Postgres writer reports to the runtime loop.
@@ -275,8 +285,11 @@ pub fn pg_sink<'s>(rows: VecCollection<'s, u64, PgRow>, options: PgOptions) -> P
                     pending.absorb(row, time, diff);
                 }
             });
-            for (_time, updates) in pending.complete(frontier) {
+            for (time, updates) in pending.complete(frontier) {
                 for (row, diff) in updates {
+                    if options.retention.is_some_and(|r| r.frozen(row.day(), time)) {
+                        continue;
+                    }
                     let rows = staged.entry(row.key()).or_default();
                     let count = rows.entry(row).or_insert(0);
                     *count += i64::try_from(diff).unwrap_or(0);
