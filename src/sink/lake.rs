@@ -10,6 +10,7 @@
 //! WARNING: a partition's rows are published only once every update at times before the
 //! frontier has been applied; publishing earlier would expose a half-applied epoch.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -59,40 +60,85 @@ pub fn hour_partition_value(hour_ts: Micros) -> String {
     text[..19].replace(':', "%3A")
 }
 
-impl LakeRow {
-    /// The file (relative to the lake root) this row lives in.
-    pub fn file(&self) -> String {
-        match self {
-            LakeRow::Silver(r) => {
-                format!(
-                    "silver_order_items/order_day={}/part-00000.parquet",
-                    format_day(r.order_day)
-                )
-            }
-            LakeRow::OrderHeader(r) => format!(
-                "gold_order_header/part-{:05}.parquet",
-                stable_hash(r.order_id.as_bytes()) % ORDER_HEADER_BUCKETS
+/// A file of the lake, by what names it: cheap to compare, hash and keep per update; the path
+/// is formatted only when the file is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LakeFile {
+    /// `silver_order_items/order_day=…`.
+    Silver(Day),
+    /// A hash bucket of `gold_order_header`.
+    OrderHeader(u64),
+    /// `gold_item_sales_day/day=…`.
+    ItemSalesDay(Day),
+    /// `gold_brand_sales_day/day=…`.
+    BrandSalesDay(Day),
+    /// `gold_location_sales_hourly/hour_ts=…`.
+    LocationSalesHourly(Micros),
+    /// A hash bucket of `refund_recommendations`.
+    Refund(u64),
+}
+
+impl LakeFile {
+    /// The path relative to the lake root.
+    pub fn path(&self) -> String {
+        match *self {
+            LakeFile::Silver(day) => format!(
+                "silver_order_items/order_day={}/part-00000.parquet",
+                format_day(day)
             ),
-            LakeRow::ItemSalesDay(r) => {
-                format!(
-                    "gold_item_sales_day/day={}/part-00000.parquet",
-                    format_day(r.day)
-                )
+            LakeFile::OrderHeader(bucket) => {
+                format!("gold_order_header/part-{bucket:05}.parquet")
             }
-            LakeRow::BrandSalesDay(r) => {
-                format!(
-                    "gold_brand_sales_day/day={}/part-00000.parquet",
-                    format_day(r.day)
-                )
-            }
-            LakeRow::LocationSalesHourly(r) => format!(
+            LakeFile::ItemSalesDay(day) => format!(
+                "gold_item_sales_day/day={}/part-00000.parquet",
+                format_day(day)
+            ),
+            LakeFile::BrandSalesDay(day) => format!(
+                "gold_brand_sales_day/day={}/part-00000.parquet",
+                format_day(day)
+            ),
+            LakeFile::LocationSalesHourly(hour) => format!(
                 "gold_location_sales_hourly/hour_ts={}/part-00000.parquet",
-                hour_partition_value(r.hour_ts)
+                hour_partition_value(hour)
             ),
-            LakeRow::Refund(r) => format!(
-                "refund_recommendations/part-{:05}.parquet",
-                stable_hash(r.order_id.as_bytes()) % ORDER_HEADER_BUCKETS
-            ),
+            LakeFile::Refund(bucket) => {
+                format!("refund_recommendations/part-{bucket:05}.parquet")
+            }
+        }
+    }
+
+    /// Which worker writes the file: any stable spread works, since the files' contents do
+    /// not depend on who writes them.
+    fn owner_hash(&self) -> u64 {
+        let (tag, value): (u8, i64) = match *self {
+            LakeFile::Silver(day) => (0, i64::from(day)),
+            LakeFile::OrderHeader(b) => (1, i64::try_from(b).unwrap_or(0)),
+            LakeFile::ItemSalesDay(day) => (2, i64::from(day)),
+            LakeFile::BrandSalesDay(day) => (3, i64::from(day)),
+            LakeFile::LocationSalesHourly(hour) => (4, hour),
+            LakeFile::Refund(b) => (5, i64::try_from(b).unwrap_or(0)),
+        };
+        let mut bytes = [0u8; 9];
+        bytes[0] = tag;
+        bytes[1..].copy_from_slice(&value.to_le_bytes());
+        stable_hash(&bytes)
+    }
+}
+
+impl LakeRow {
+    /// The file this row lives in.
+    pub fn file(&self) -> LakeFile {
+        match self {
+            LakeRow::Silver(r) => LakeFile::Silver(r.order_day),
+            LakeRow::OrderHeader(r) => {
+                LakeFile::OrderHeader(stable_hash(r.order_id.as_bytes()) % ORDER_HEADER_BUCKETS)
+            }
+            LakeRow::ItemSalesDay(r) => LakeFile::ItemSalesDay(r.day),
+            LakeRow::BrandSalesDay(r) => LakeFile::BrandSalesDay(r.day),
+            LakeRow::LocationSalesHourly(r) => LakeFile::LocationSalesHourly(r.hour_ts),
+            LakeRow::Refund(r) => {
+                LakeFile::Refund(stable_hash(r.order_id.as_bytes()) % ORDER_HEADER_BUCKETS)
+            }
         }
     }
 
@@ -160,15 +206,13 @@ pub fn lake_sink<'s>(
     status: std::rc::Rc<std::cell::RefCell<SinkStatus>>,
 ) {
     let mut pending: FrontierBuffer<LakeRow> = FrontierBuffer::default();
-    let mut files: BTreeMap<String, BTreeMap<LakeRow, i64>> = BTreeMap::new();
-    let mut dirty: BTreeSet<String> = BTreeSet::new();
+    let mut files: BTreeMap<LakeFile, BTreeMap<LakeRow, i64>> = BTreeMap::new();
+    let mut dirty: BTreeSet<LakeFile> = BTreeSet::new();
     // Processing time of the epoch that last changed each recommendation (the sinks own the
     // clock; the views never read it).
     let mut stamps: BTreeMap<String, i64> = BTreeMap::new();
     let mut last_publish = Instant::now();
-    let pact = Exchange::new(|(row, _time, _diff): &(LakeRow, u64, isize)| {
-        stable_hash(row.file().as_bytes())
-    });
+    let pact = Exchange::new(|(row, _time, _diff): &(LakeRow, u64, isize)| row.file().owner_hash());
     rows.inner
         .sink(pact, "lake sink", move |(input, frontier)| {
             input.for_each(|_cap, data| {
@@ -186,11 +230,19 @@ pub fn lake_sink<'s>(
                         stamps.insert(r.order_id.clone(), now);
                     }
                     let file = row.file();
-                    let rows = files.entry(file.clone()).or_default();
-                    let count = rows.entry(row.clone()).or_insert(0);
-                    *count += i64::try_from(diff).unwrap_or(0);
-                    if *count == 0 {
-                        rows.remove(&row);
+                    let diff = i64::try_from(diff).unwrap_or(0);
+                    match files.entry(file).or_default().entry(row) {
+                        Entry::Occupied(mut count) => {
+                            *count.get_mut() += diff;
+                            if *count.get() == 0 {
+                                count.remove();
+                            }
+                        }
+                        Entry::Vacant(slot) => {
+                            if diff != 0 {
+                                slot.insert(diff);
+                            }
+                        }
                     }
                     dirty.insert(file);
                 }
@@ -205,7 +257,7 @@ pub fn lake_sink<'s>(
             let mut status = status.borrow_mut();
             // Files no future change can reach: publish them now, whatever the policy, and
             // forget their rows.
-            let retired: BTreeSet<String> = match retention {
+            let retired: BTreeSet<LakeFile> = match retention {
                 Some(r) => files
                     .iter()
                     .filter(|(_, rows)| {
@@ -213,14 +265,14 @@ pub fn lake_sink<'s>(
                             row.partitioned_by_time() && r.frozen(row.day(), through)
                         })
                     })
-                    .map(|(file, _)| file.clone())
+                    .map(|(file, _)| *file)
                     .collect(),
                 None => BTreeSet::new(),
             };
-            let publishing: BTreeSet<String> = if due {
+            let publishing: BTreeSet<LakeFile> = if due {
                 dirty.clone()
             } else {
-                dirty.intersection(&retired).cloned().collect()
+                dirty.intersection(&retired).copied().collect()
             };
             if status.error.is_none() && !publishing.is_empty() {
                 match publish_files(&lake, &publishing, &files, &stamps) {
@@ -255,14 +307,14 @@ pub fn lake_sink<'s>(
 /// Returns the number of files written or removed.
 fn publish_files(
     lake: &Path,
-    dirty: &BTreeSet<String>,
-    files: &BTreeMap<String, BTreeMap<LakeRow, i64>>,
+    dirty: &BTreeSet<LakeFile>,
+    files: &BTreeMap<LakeFile, BTreeMap<LakeRow, i64>>,
     stamps: &BTreeMap<String, i64>,
 ) -> Result<u64, ParquetError> {
     let mut staged = Vec::new();
     let mut removed = Vec::new();
     for file in dirty {
-        let path = lake.join(file);
+        let path = lake.join(file.path());
         match files.get(file).filter(|r| !r.is_empty()) {
             Some(rows) => {
                 let batch = encode_rows(rows, stamps)?;
