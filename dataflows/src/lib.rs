@@ -5,20 +5,23 @@
 //!    │
 //!    ├──▶ bronze::all_events ─────────────────────────────▶ all_events
 //!    │
-//!    └──▶ bronze::dedup(order_created)   identity = (order_id, event_type, sequence)
-//!            │
-//!            ▼
-//!       silver::order_items ──────────────────────────────▶ silver_order_items
-//!            │
-//!   ┌────────┼──────────────────┬──────────────────────┐
-//!   ▼        ▼                  ▼                      ▼
-//! gold::   gold::             gold::                 gold::
-//! order_   item_sales_day     brand_sales_day        location_sales_hourly
-//! header   (sums in diff)     (exact distinct)       (exact distinct)
+//!    └──▶ bronze::orders_and_deliveries: dedup   identity = (order_id, event_type, sequence)
+//!            │  orders: model::Order, the order_created winners without body/event_id/ts_raw
+//!   ┌────────┼──────────────┬──────────────────┬──────────────────────┐
+//!   ▼        ▼              ▼                  ▼                      ▼
+//! silver:: gold::         gold::             gold::                 gold::
+//! order_   order_header   item_sales_day     brand_sales_day        location_sales_hourly
+//! items    (per order)    (sums in diff)     (exact distinct)       (exact distinct)
+//!   │
+//!   └─────────────────────────────────────────────────▶ silver_order_items
 //!
-//!  bronze::dedup(order_created) ⨝ bronze::dedup(delivered)
+//!  orders ⨝ deliveries (the de-duplicated `delivered` events)
 //!       └──▶ refunds: delivery minutes, per-location 24 h percentiles ──▶ refund_recommendations
 //! ```
+//!
+//! Each gold view aggregates the silver rows of an order (explode of its items, as
+//! `silver_order_items` is), but reads the compact [`model::Order`] instead of the silver rows:
+//! one fan-out of small rows rather than five copies of string-heavy ones.
 //!
 //! Every builder is generic over a totally ordered timestamp, so tests drive them with `u64`
 //! epochs and the runtime with its own epoch type.
@@ -33,6 +36,7 @@ pub mod model;
 pub mod money;
 pub mod refunds;
 pub mod silver;
+pub mod text;
 pub mod time;
 
 #[cfg(test)]
@@ -44,8 +48,8 @@ use timely::order::TotalOrder;
 use timely::progress::Timestamp;
 
 use model::{
-    Event, EventType, GoldBrandSalesDay, GoldItemSalesDay, GoldLocationSalesHourly,
-    GoldOrderHeader, SilverOrderItem,
+    Event, GoldBrandSalesDay, GoldItemSalesDay, GoldLocationSalesHourly, GoldOrderHeader,
+    SilverOrderItem,
 };
 use refunds::{RefundPolicy, RefundRecommendation};
 use time::Micros;
@@ -104,23 +108,21 @@ where
     T: Timestamp + Lattice + TotalOrder,
 {
     let all_events = bronze::all_events(events);
-    let orders_created = bronze::dedup(all_events.clone(), EventType::OrderCreated);
-    let deliveries = bronze::dedup(all_events.clone(), EventType::Delivered);
-    let silver_order_items = silver::order_items::order_items(orders_created.clone());
+    let (orders, deliveries) = bronze::orders_and_deliveries(all_events.clone());
     Views {
+        silver_order_items: silver::order_items::order_items(orders.clone()),
+        gold_order_header: gold::order_header::order_header(orders.clone()),
+        gold_item_sales_day: gold::item_sales_day::item_sales_day(orders.clone()),
+        gold_brand_sales_day: gold::brand_sales_day::brand_sales_day(orders.clone()),
+        gold_location_sales_hourly: gold::location_sales_hourly::location_sales_hourly(
+            orders.clone(),
+        ),
         refund_recommendations: refunds::refund_recommendations(
-            orders_created,
+            orders,
             deliveries,
             params.refund_policy,
             params.live_from,
         ),
         all_events,
-        gold_order_header: gold::order_header::order_header(silver_order_items.clone()),
-        gold_item_sales_day: gold::item_sales_day::item_sales_day(silver_order_items.clone()),
-        gold_brand_sales_day: gold::brand_sales_day::brand_sales_day(silver_order_items.clone()),
-        gold_location_sales_hourly: gold::location_sales_hourly::location_sales_hourly(
-            silver_order_items.clone(),
-        ),
-        silver_order_items,
     }
 }

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::money::Money;
+use crate::text::Text;
 use crate::time::{Day, Micros};
 
 /// The eight lifecycle event types, in lifecycle order.
@@ -120,6 +121,79 @@ impl Event {
     pub fn identity(&self) -> (String, EventType, i64) {
         (self.order_id.clone(), self.event_type, self.sequence)
     }
+}
+
+/// An ordered item as the views carry it: [`Item`] with its name as [`Text`].
+///
+/// The fields are in [`Item`]'s order and `Text` orders like `String`, so the derived `Ord`
+/// is [`Item`]'s (the de-duplication tie-breaker compares items last).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Line {
+    /// Item id (`items.id`).
+    pub id: i32,
+    /// Category id.
+    pub category_id: i32,
+    /// Menu id.
+    pub menu_id: i32,
+    /// Brand id.
+    pub brand_id: i32,
+    /// Item name as written in the body.
+    pub name: Text,
+    /// Unit price.
+    pub price: Money,
+    /// Quantity ordered.
+    pub qty: i32,
+}
+
+impl From<Item> for Line {
+    fn from(item: Item) -> Line {
+        Line {
+            id: item.id,
+            category_id: item.category_id,
+            menu_id: item.menu_id,
+            brand_id: item.brand_id,
+            name: Text::from(item.name),
+            price: item.price,
+            qty: item.qty,
+        }
+    }
+}
+
+impl Line {
+    /// `price × qty`, exact; the reader bounds price and qty so this cannot overflow, and it
+    /// saturates to stay total.
+    pub fn extended_price(&self) -> Money {
+        self.price
+            .checked_mul(i64::from(self.qty))
+            .unwrap_or(Money(i64::MAX))
+    }
+}
+
+/// A de-duplicated order, as silver, gold and refunds read it: the winning `order_created`
+/// copy of one identity without its raw text (body, `event_id`, `ts_raw`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Order {
+    /// Order id.
+    pub order_id: Text,
+    /// `order_created` event time (µs UTC).
+    pub ts: Micros,
+    /// Ghost kitchen id.
+    pub gk_id: Text,
+    /// Location name.
+    pub location: Text,
+    /// The items, in body order.
+    pub items: Vec<Line>,
+}
+
+/// A de-duplicated delivery, as refunds read it: the winning `delivered` copy of one identity.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Delivery {
+    /// Order id.
+    pub order_id: Text,
+    /// `delivered` event time (µs UTC).
+    pub ts: Micros,
+    /// Location name.
+    pub location: Text,
 }
 
 /// A record the reader or the dataflow rejected, with enough context to find and fix it.

@@ -4,7 +4,7 @@ use differential_dataflow::input::Input;
 use differential_dataflow::VecCollection;
 use timely::dataflow::operators::capture::{Capture, Extract};
 
-use crate::model::{Event, EventType, SilverOrderItem};
+use crate::model::{Event, EventType, Line, Order};
 use crate::money::Money;
 
 /// An event with the given identity and ts; other fields fixed.
@@ -23,22 +23,26 @@ pub fn event(event_type: EventType, order_id: &str, sequence: i64, ts: i64, body
     }
 }
 
-/// A silver row of brand `brand` (item, menu and category ids equal the brand) on day 0.
-pub fn silver_row(order_id: &str, brand: i32, qty: i32, price: i64) -> SilverOrderItem {
-    SilverOrderItem {
+/// An order at ts 0 (day 0, hour 0) at gk `gk`, location `loc`, with one line per
+/// `(brand, qty, price)`: item, menu and category ids equal the brand.
+pub fn order(order_id: &str, lines: &[(i32, i32, i64)]) -> Order {
+    Order {
         order_id: order_id.into(),
+        ts: 0,
         gk_id: "gk".into(),
         location: "loc".into(),
-        order_ts: 0,
-        order_day: 0,
-        item_id: brand,
-        menu_id: brand,
-        category_id: brand,
-        brand_id: brand,
-        item_name: format!("item {brand}"),
-        price: Money(price),
-        qty,
-        extended_price: Money(price * i64::from(qty)),
+        items: lines
+            .iter()
+            .map(|&(brand, qty, price)| Line {
+                id: brand,
+                category_id: brand,
+                menu_id: brand,
+                brand_id: brand,
+                name: format!("item {brand}").into(),
+                price: Money(price),
+                qty,
+            })
+            .collect(),
     }
 }
 

@@ -24,27 +24,31 @@ use timely::order::TotalOrder;
 use timely::progress::Timestamp;
 
 use crate::diff::Sums;
-use crate::model::{GoldBrandSalesDay, SilverOrderItem};
+use crate::model::{GoldBrandSalesDay, Order};
 use crate::money::Money;
+use crate::time::day_of;
 
-/// Exact distinct orders, quantity and revenue per (brand, day).
+/// Exact distinct orders, quantity and revenue of the silver rows of de-duplicated orders per
+/// (brand, day).
 pub fn brand_sales_day<'s, T>(
-    silver: VecCollection<'s, T, SilverOrderItem>,
+    orders: VecCollection<'s, T, Order>,
 ) -> VecCollection<'s, T, GoldBrandSalesDay>
 where
     T: Timestamp + Lattice + TotalOrder,
 {
-    silver
-        .explode(|r| {
-            let key = ((r.brand_id, r.order_day), r.order_id);
-            Some((
-                key,
-                Sums {
+    orders
+        .explode(|o| {
+            let day = day_of(o.ts);
+            let order_id = o.order_id;
+            o.items.into_iter().map(move |r| {
+                let key = ((r.brand_id, day), order_id.clone());
+                let sums = Sums {
                     rows: 0,
                     qty: i64::from(r.qty),
-                    money: r.extended_price.0,
-                },
-            ))
+                    money: r.extended_price().0,
+                };
+                (key, sums)
+            })
         })
         .arrange_by_self_named("gold_brand_sales_day: by brand, day and order")
         .count_total()
@@ -72,17 +76,16 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{run_epochs, silver_row};
+    use crate::testing::{order, run_epochs};
 
     #[test]
     fn counts_distinct_orders_exactly() {
         // o1 has brand 7 twice; it still counts as one order.
         let first = vec![
-            silver_row("o1", 7, 2, 1_000_000),
-            silver_row("o1", 7, 1, 3_000_000),
-            silver_row("o2", 7, 1, 1_000_000),
+            order("o1", &[(7, 2, 1_000_000), (7, 1, 3_000_000)]),
+            order("o2", &[(7, 1, 1_000_000)]),
         ];
-        let second = vec![silver_row("o3", 7, 4, 500_000)];
+        let second = vec![order("o3", &[(7, 4, 500_000)])];
         let out = run_epochs(vec![first, second], brand_sales_day);
         let row = |orders, items, revenue| GoldBrandSalesDay {
             brand_id: 7,

@@ -19,25 +19,30 @@ use timely::order::TotalOrder;
 use timely::progress::Timestamp;
 
 use crate::diff::Sums;
-use crate::model::{GoldItemSalesDay, SilverOrderItem};
+use crate::model::{GoldItemSalesDay, Order};
 use crate::money::Money;
+use crate::time::day_of;
 
-/// Sums quantity and revenue per (item, menu, category, brand, day), in the diff.
+/// Sums quantity and revenue of the silver rows of de-duplicated orders per (item, menu,
+/// category, brand, day), in the diff.
 pub fn item_sales_day<'s, T>(
-    silver: VecCollection<'s, T, SilverOrderItem>,
+    orders: VecCollection<'s, T, Order>,
 ) -> VecCollection<'s, T, GoldItemSalesDay>
 where
     T: Timestamp + Lattice + TotalOrder,
 {
-    silver
-        .explode(|r| {
-            let key = (r.item_id, r.menu_id, r.category_id, r.brand_id, r.order_day);
-            let sums = Sums {
-                rows: 1,
-                qty: i64::from(r.qty),
-                money: r.extended_price.0,
-            };
-            Some((key, sums))
+    orders
+        .explode(|o| {
+            let day = day_of(o.ts);
+            o.items.into_iter().map(move |r| {
+                let key = (r.id, r.menu_id, r.category_id, r.brand_id, day);
+                let sums = Sums {
+                    rows: 1,
+                    qty: i64::from(r.qty),
+                    money: r.extended_price().0,
+                };
+                (key, sums)
+            })
         })
         .arrange_by_self_named("gold_item_sales_day: by item and day")
         .count_total()
@@ -57,13 +62,13 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{run_epochs, silver_row};
+    use crate::testing::{order, run_epochs};
 
     #[test]
     fn sums_per_item_and_day() {
         let first = vec![
-            silver_row("o1", 7, 2, 1_500_000),
-            silver_row("o2", 7, 1, 1_500_000),
+            order("o1", &[(7, 2, 1_500_000)]),
+            order("o2", &[(7, 1, 1_500_000)]),
         ];
         let out = run_epochs(vec![first, vec![]], item_sales_day);
         let row = |units, revenue| GoldItemSalesDay {

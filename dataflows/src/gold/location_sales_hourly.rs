@@ -21,28 +21,31 @@ use timely::order::TotalOrder;
 use timely::progress::Timestamp;
 
 use crate::diff::Sums;
-use crate::model::{GoldLocationSalesHourly, SilverOrderItem};
+use crate::model::{GoldLocationSalesHourly, Order};
 use crate::money::Money;
 use crate::time::hour_of;
 
-/// Exact distinct orders and revenue per (location, hour).
+/// Exact distinct orders and revenue of the silver rows of de-duplicated orders per
+/// (location, hour).
 pub fn location_sales_hourly<'s, T>(
-    silver: VecCollection<'s, T, SilverOrderItem>,
+    orders: VecCollection<'s, T, Order>,
 ) -> VecCollection<'s, T, GoldLocationSalesHourly>
 where
     T: Timestamp + Lattice + TotalOrder,
 {
-    silver
-        .explode(|r| {
-            let key = ((r.location, hour_of(r.order_ts)), r.order_id);
-            Some((
-                key,
-                Sums {
+    orders
+        .explode(|o| {
+            let hour = hour_of(o.ts);
+            let (location, order_id) = (o.location, o.order_id);
+            o.items.into_iter().map(move |r| {
+                let key = ((location.clone(), hour), order_id.clone());
+                let sums = Sums {
                     rows: 0,
                     qty: i64::from(r.qty),
-                    money: r.extended_price.0,
-                },
-            ))
+                    money: r.extended_price().0,
+                };
+                (key, sums)
+            })
         })
         .arrange_by_self_named("gold_location_sales_hourly: by location, hour and order")
         .count_total()
@@ -59,7 +62,7 @@ where
         .arrange_by_self_named("gold_location_sales_hourly: by location and hour")
         .count_total()
         .map(|((location, hour_ts), sums)| GoldLocationSalesHourly {
-            location,
+            location: location.to_text_string(),
             hour_ts,
             orders: sums.rows,
             revenue: Money(sums.money),
@@ -69,18 +72,14 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{run_epochs, silver_row};
+    use crate::testing::{order, run_epochs};
     use crate::time::MICROS_PER_HOUR;
 
     #[test]
     fn buckets_by_hour_with_exact_orders() {
-        let mut late = silver_row("o3", 1, 1, 2_000_000);
-        late.order_ts = MICROS_PER_HOUR + 17; // next hour
-        let rows = vec![
-            silver_row("o1", 1, 1, 1_000_000),
-            silver_row("o1", 2, 2, 1_000_000),
-            late,
-        ];
+        let mut late = order("o3", &[(1, 1, 2_000_000)]);
+        late.ts = MICROS_PER_HOUR + 17; // next hour
+        let rows = vec![order("o1", &[(1, 1, 1_000_000), (2, 2, 1_000_000)]), late];
         let out = run_epochs(vec![rows], location_sales_hourly);
         let row = |hour_ts, orders, revenue| GoldLocationSalesHourly {
             location: "loc".into(),

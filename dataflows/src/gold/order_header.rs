@@ -17,33 +17,50 @@ use differential_dataflow::lattice::Lattice;
 use differential_dataflow::VecCollection;
 use timely::progress::Timestamp;
 
-use crate::model::{GoldOrderHeader, SilverOrderItem};
+use crate::model::{GoldOrderHeader, Order};
 use crate::money::Money;
+use crate::time::day_of;
 
-/// Aggregates silver rows per (order_id, gk_id, location, order_day).
+/// Aggregates the silver rows of de-duplicated orders per (order_id, gk_id, location,
+/// order_day).
+///
+/// Each order is summed first (its sorted brand set, quantity, revenue and row count), so the
+/// reduce holds one value per order instead of one per item. An order without items has no
+/// silver rows and so no header.
 pub fn order_header<'s, T>(
-    silver: VecCollection<'s, T, SilverOrderItem>,
+    orders: VecCollection<'s, T, Order>,
 ) -> VecCollection<'s, T, GoldOrderHeader>
 where
     T: Timestamp + Lattice,
 {
-    silver
-        .map(|r| {
-            let key = (r.order_id, r.gk_id, r.location, r.order_day);
-            (key, (r.brand_id, i64::from(r.qty), r.extended_price.0))
+    orders
+        .filter(|o| !o.items.is_empty())
+        .map(|o| {
+            let (mut revenue, mut qty, mut items) = (0i64, 0i64, 0i64);
+            let mut brands: Vec<i32> = Vec::with_capacity(o.items.len());
+            for line in &o.items {
+                revenue += line.extended_price().0;
+                qty += i64::from(line.qty);
+                items += 1;
+                brands.push(line.brand_id);
+            }
+            brands.sort_unstable();
+            brands.dedup();
+            let key = (o.order_id, o.gk_id, o.location, day_of(o.ts));
+            (key, (brands, qty, revenue, items))
         })
-        .reduce_named("gold_order_header: per order", |_key, rows, output| {
+        .reduce_named("gold_order_header: per order", |_key, orders, output| {
             let (mut revenue, mut qty, mut items) = (0i64, 0i64, 0i64);
             let mut brands: Vec<i32> = Vec::new();
-            for ((brand, q, money), count) in rows {
+            for ((order_brands, q, money, n), count) in orders {
                 let count = i64::try_from(*count).unwrap_or(0);
                 if count <= 0 {
                     continue;
                 }
                 revenue += money * count;
                 qty += q * count;
-                items += count;
-                brands.push(*brand);
+                items += n * count;
+                brands.extend_from_slice(order_brands);
             }
             brands.sort_unstable();
             brands.dedup();
@@ -57,9 +74,9 @@ where
                 (revenue, total_qty, total_items, brands),
             )| {
                 GoldOrderHeader {
-                    order_id,
-                    gk_id,
-                    location,
+                    order_id: order_id.to_text_string(),
+                    gk_id: gk_id.to_text_string(),
+                    location: location.to_text_string(),
                     order_day,
                     order_revenue: Money(revenue),
                     total_qty,
@@ -73,16 +90,20 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{run_epochs, silver_row};
+    use crate::testing::{order, run_epochs};
 
     #[test]
     fn sums_counts_and_sorted_brand_set() {
-        let rows = vec![
-            silver_row("o1", 7, 2, 1_500_000), // 2 × 1.50 = 3.00
-            silver_row("o1", 3, 1, 2_000_000), // 1 × 2.00 = 2.00
-            silver_row("o1", 7, 1, 1_000_000), // 1 × 1.00 = 1.00
-        ];
-        let later = vec![silver_row("o1", 5, 3, 1_000_000)]; // 3 × 1.00 = 3.00
+        let rows = vec![order(
+            "o1",
+            &[
+                (7, 2, 1_500_000), // 2 × 1.50 = 3.00
+                (3, 1, 2_000_000), // 1 × 2.00 = 2.00
+                (7, 1, 1_000_000), // 1 × 1.00 = 1.00
+            ],
+        )];
+        // A second identity of the same order (another sequence) adds to the same header.
+        let later = vec![order("o1", &[(5, 3, 1_000_000)])]; // 3 × 1.00 = 3.00
         let out = run_epochs(vec![rows, later], order_header);
         let header = |revenue, qty, items, brands: Vec<i32>| GoldOrderHeader {
             order_id: "o1".into(),

@@ -10,8 +10,8 @@
 //! .withColumn("order_day", F.to_date("event_ts"))
 //! ```
 //! Differences, on purpose:
-//! - Reads de-duplicated `order_created` events ([`crate::bronze::dedup`]), so a re-delivered
-//!   file does not double an order.
+//! - Reads de-duplicated `order_created` events ([`crate::bronze::orders_and_deliveries`], the winners of
+//!   [`crate::bronze::dedup`]), so a re-delivered file does not double an order.
 //! - `price` and `extended_price` are exact micro-dollars ([`crate::money::Money`]).
 //! - An item repeated inside one order stays two rows, as `explode` does; in the collection that
 //!   is one row with multiplicity two.
@@ -20,27 +20,22 @@ use differential_dataflow::lattice::Lattice;
 use differential_dataflow::VecCollection;
 use timely::progress::Timestamp;
 
-use crate::model::{Event, SilverOrderItem};
-use crate::money::Money;
+use crate::model::{Order, SilverOrderItem};
 use crate::time::day_of;
 
-/// Explodes de-duplicated `order_created` events into item rows.
+/// Explodes de-duplicated orders into item rows.
 pub fn order_items<'s, T>(
-    orders_created: VecCollection<'s, T, Event>,
+    orders: VecCollection<'s, T, Order>,
 ) -> VecCollection<'s, T, SilverOrderItem>
 where
     T: Timestamp + Lattice,
 {
-    orders_created.flat_map(|order| {
-        let Event {
-            order_id,
-            gk_id,
-            location,
-            ts,
-            items,
-            ..
-        } = order;
-        items.into_iter().map(move |item| SilverOrderItem {
+    orders.flat_map(|order| {
+        let order_id = order.order_id.to_text_string();
+        let gk_id = order.gk_id.to_text_string();
+        let location = order.location.to_text_string();
+        let ts = order.ts;
+        order.items.into_iter().map(move |item| SilverOrderItem {
             order_id: order_id.clone(),
             gk_id: gk_id.clone(),
             location: location.clone(),
@@ -50,14 +45,10 @@ where
             menu_id: item.menu_id,
             category_id: item.category_id,
             brand_id: item.brand_id,
-            item_name: item.name,
+            item_name: item.name.to_text_string(),
             price: item.price,
             qty: item.qty,
-            // The reader bounds price and qty so this cannot overflow; saturate to be total.
-            extended_price: item
-                .price
-                .checked_mul(i64::from(item.qty))
-                .unwrap_or(Money(i64::MAX)),
+            extended_price: item.extended_price(),
         })
     })
 }
@@ -65,13 +56,15 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{EventType, Item};
-    use crate::testing::{event, run_epochs};
+    use crate::model::Line;
+    use crate::money::Money;
+    use crate::testing::{order, run_epochs};
 
     #[test]
     fn explodes_items_and_keeps_repeats() {
-        let mut order = event(EventType::OrderCreated, "o1", 0, 86_400_000_000 + 5, "{}");
-        let burger = Item {
+        let mut order = order("o1", &[]);
+        order.ts = 86_400_000_000 + 5;
+        let burger = Line {
             id: 1,
             category_id: 2,
             menu_id: 3,

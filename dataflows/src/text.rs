@@ -1,0 +1,209 @@
+//! `Text`: an immutable string for ids and names inside the dataflow that clones and compares
+//! without touching the heap in the common cases.
+//!
+//! Arrangements clone their keys and values on every merge, and exchanges and fan-outs clone
+//! whole rows, so a `String` there costs an allocation, a copy and a free each time. The
+//! generator's ids (`order_id`, `gk_id`, `event_id`) are 32 lowercase hex digits and fit in
+//! 16 bytes; location and item names are short. Everything else stays on the heap.
+//!
+//! WARNING: `Text` must behave exactly like the `String` it replaces, because it takes part in
+//! the de-duplication tie-breaker ([`crate::bronze`]). Three invariants make that so:
+//! - the representation is canonical (a string has exactly one form: [`Text::from`] puts every
+//!   32-digit lowercase hex string in `Hex`, every other string of at most
+//!   [`SHORT`] bytes in `Short`, the rest in `Long`), so derived `Hash` agrees with `Eq`;
+//! - `Ord` compares the strings' bytes, as `String` does (two `Hex` compare as numbers, which
+//!   for fixed-width lowercase hex is the same order);
+//! - serde writes and reads the plain string, so processes exchange the same bytes as before.
+
+use std::cmp::Ordering;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Longest string kept inline (bytes).
+pub const SHORT: usize = 22;
+
+/// A string, stored as 128 bits when it is 32 lowercase hex digits, inline when short.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub enum Text {
+    /// 32 lowercase hex digits, as the number they spell (high, low 64 bits).
+    Hex([u64; 2]),
+    /// At most [`SHORT`] bytes: the length and the bytes.
+    Short(u8, [u8; SHORT]),
+    /// Anything else.
+    Long(Box<str>),
+}
+
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+fn parse_hex(s: &str) -> Option<[u64; 2]> {
+    let b = s.as_bytes();
+    if b.len() != 32 {
+        return None;
+    }
+    let mut halves = [0u64; 2];
+    for (half, chunk) in halves.iter_mut().zip(b.chunks(16)) {
+        for c in chunk {
+            let digit = match c {
+                b'0'..=b'9' => c - b'0',
+                b'a'..=b'f' => c - b'a' + 10,
+                _ => return None,
+            };
+            *half = (*half << 4) | u64::from(digit);
+        }
+    }
+    Some(halves)
+}
+
+fn render_hex(halves: [u64; 2], out: &mut [u8; 32]) {
+    for (i, byte) in out.iter_mut().enumerate() {
+        let half = halves[i / 16];
+        let shift = 4 * (15 - (i % 16));
+        *byte = HEX_DIGITS[usize::try_from((half >> shift) & 0xf).unwrap_or(0)];
+    }
+}
+
+impl Text {
+    /// Calls `f` with the string's bytes (rendered on the stack for `Hex`).
+    fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        match self {
+            Text::Hex(halves) => {
+                let mut buf = [0u8; 32];
+                render_hex(*halves, &mut buf);
+                f(&buf)
+            }
+            Text::Short(len, bytes) => f(&bytes[..usize::from(*len)]),
+            Text::Long(s) => f(s.as_bytes()),
+        }
+    }
+
+    /// The string, as an owned `String`.
+    pub fn to_text_string(&self) -> String {
+        self.with_bytes(|b| String::from_utf8_lossy(b).into_owned())
+    }
+
+    /// Calls `f` with the string.
+    pub fn with_str<R>(&self, f: impl FnOnce(&str) -> R) -> R {
+        match self {
+            Text::Long(s) => f(s),
+            // Hex digits and `Short`'s bytes come from a `&str` (see `From`), so they are UTF-8.
+            _ => self.with_bytes(|b| f(std::str::from_utf8(b).unwrap_or_default())),
+        }
+    }
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Text {
+        if let Some(halves) = parse_hex(s) {
+            Text::Hex(halves)
+        } else if s.len() <= SHORT {
+            let mut bytes = [0u8; SHORT];
+            bytes[..s.len()].copy_from_slice(s.as_bytes());
+            Text::Short(u8::try_from(s.len()).unwrap_or(0), bytes)
+        } else {
+            Text::Long(s.into())
+        }
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Text {
+        if parse_hex(&s).is_none() && s.len() > SHORT {
+            Text::Long(s.into_boxed_str())
+        } else {
+            Text::from(s.as_str())
+        }
+    }
+}
+
+impl From<&Text> for String {
+    fn from(t: &Text) -> String {
+        t.to_text_string()
+    }
+}
+
+impl Ord for Text {
+    fn cmp(&self, other: &Self) -> Ordering {
+        match (self, other) {
+            (Text::Hex(a), Text::Hex(b)) => a.cmp(b),
+            (Text::Short(la, a), Text::Short(lb, b)) => {
+                a[..usize::from(*la)].cmp(&b[..usize::from(*lb)])
+            }
+            _ => self.with_bytes(|a| other.with_bytes(|b| a.cmp(b))),
+        }
+    }
+}
+
+impl PartialOrd for Text {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl std::fmt::Debug for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.with_str(|s| std::fmt::Debug::fmt(s, f))
+    }
+}
+
+impl std::fmt::Display for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.with_str(|s| f.write_str(s))
+    }
+}
+
+impl Serialize for Text {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.with_str(|s| serializer.serialize_str(s))
+    }
+}
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Text::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLES: [&str; 12] = [
+        "",
+        "a",
+        "sanfrancisco",
+        "Classic Buffalo Wings",
+        "Korean Gochujang Wings",
+        "Korean Gochujang Wingss",
+        "3abddd92679a4d8d9fa7ca74836bcdbc",
+        "3abddd92679a4d8d9fa7ca74836bcdbd",
+        "3ABDDD92679A4D8D9FA7CA74836BCDBC",
+        "3abddd92679a4d8d9fa7ca74836bcdb",
+        "3abddd92679a4d8d9fa7ca74836bcdbc0",
+        "ffffffffffffffffffffffffffffffff",
+    ];
+
+    #[test]
+    fn round_trips_and_picks_the_compact_form() {
+        for s in SAMPLES {
+            let t = Text::from(s);
+            assert_eq!(t.to_text_string(), s);
+            assert_eq!(Text::from(s.to_string()), t);
+            assert_eq!(format!("{t}"), s);
+        }
+        assert!(matches!(Text::from(SAMPLES[6]), Text::Hex(_)));
+        assert!(matches!(Text::from(SAMPLES[8]), Text::Long(_)));
+        assert!(matches!(Text::from(SAMPLES[4]), Text::Short(22, _)));
+        assert!(matches!(Text::from(SAMPLES[5]), Text::Long(_)));
+    }
+
+    #[test]
+    fn orders_and_compares_like_string() {
+        for a in SAMPLES {
+            for b in SAMPLES {
+                let (ta, tb) = (Text::from(a), Text::from(b));
+                assert_eq!(ta.cmp(&tb), a.cmp(b), "{a:?} vs {b:?}");
+                assert_eq!(ta == tb, a == b, "{a:?} vs {b:?}");
+            }
+        }
+    }
+}
