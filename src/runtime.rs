@@ -176,6 +176,10 @@ pub struct RunArgs {
     /// them as published (see README, "Memory"). Off by default: every day stays exact.
     #[arg(long)]
     pub retain_days: Option<u32>,
+    /// Records larger than this many bytes are dead-lettered (`too_large`); a file larger than
+    /// this is read in chunks, so no record is ever held whole beyond it.
+    #[arg(long, default_value_t = crate::source::DEFAULT_MAX_RECORD_BYTES)]
+    pub max_record_bytes: usize,
     /// Timely cluster flags.
     #[command(flatten)]
     pub timely: TimelyArgs,
@@ -199,6 +203,7 @@ impl RunArgs {
             refund_policy: None,
             live_from: None,
             retain_days: None,
+            max_record_bytes: crate::source::DEFAULT_MAX_RECORD_BYTES,
             pg: None,
             pg_retry_secs: 300,
             refund_agent: "policy".into(),
@@ -516,6 +521,7 @@ fn run_worker(
                     },
                     args.pg.is_some(),
                     retention.as_ref(),
+                    args.max_record_bytes,
                     &mut read_buf,
                     seen.entry(file.rel.clone()).or_default(),
                 )?;
@@ -673,6 +679,7 @@ fn ingest_file(
     sinks: Sinks<'_>,
     with_order_events: bool,
     retention: Option<&Retention>,
+    max_record_bytes: usize,
     buf: &mut Vec<u8>,
     before: &mut Ingested,
 ) -> anyhow::Result<Read> {
@@ -681,11 +688,8 @@ fn ingest_file(
         stats_in,
         staged_bronze,
     } = sinks;
-    buf.clear();
-    let read =
-        std::fs::File::open(&file.path).and_then(|mut f| std::io::Read::read_to_end(&mut f, buf));
-    let bytes: &[u8] = match read {
-        Ok(_) => buf,
+    let parsed = match crate::source::parse_file(&file.path, &file.rel, max_record_bytes, buf) {
+        Ok(parsed) => parsed,
         // Removed after it was listed: nothing to ingest, and not an error of the job.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Read::default()),
         Err(e) => {
@@ -701,7 +705,6 @@ fn ingest_file(
             return Ok(Read::default());
         }
     };
-    let parsed = crate::source::parse_bytes(&file.rel, bytes);
     if !before.read {
         stats_in.update("files".into(), 1);
         before.read = true;

@@ -3,6 +3,8 @@
 //! - [`parse`]: one file's bytes → [`ParsedFile`] (format detection, per-record isolation).
 //! - [`record`]: one JSON record → [`Event`](caspers_dataflows::model::Event) or a [`ReadError`].
 //! - [`order`]: the `order_created` body's items (prices as exact decimals).
+//! - [`stream`]: one file on disk → [`ParsedFile`], whole when small, else in chunks with
+//!   bounded memory however large a record is.
 //! - [`error`]: the [`ReadError`] classes that become dead-letter reasons.
 //! - `split`: the string- and bracket-aware scanners that cut a file into records.
 
@@ -11,6 +13,7 @@ pub mod order;
 pub mod parse;
 pub mod record;
 mod split;
+pub mod stream;
 
 pub use error::{ReadError, REASONS};
 pub use order::MAX_LINE_AMOUNT;
@@ -18,3 +21,4 @@ pub use parse::{
     parse_bytes, parse_bytes_with_limit, ParsedFile, DEFAULT_MAX_RECORD_BYTES, MAX_RAW_BYTES,
 };
 pub use record::parse_record;
+pub use stream::{parse_file, parse_reader, ReadStats, DEFAULT_CHUNK_BYTES};

@@ -513,3 +513,56 @@ fn retain_days_keeps_every_published_day_and_ignores_what_arrives_after_retireme
     assert_eq!(late_beyond_retention(&dir.path().join("kept")), 2);
     assert_eq!(late_beyond_retention(&dir.path().join("kept-w2")), 2);
 }
+
+#[test]
+fn an_oversized_record_is_dead_lettered_while_streaming_and_its_neighbours_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = many_files(dir.path());
+    let first = list_files(&source).unwrap().remove(0);
+    let text = std::fs::read_to_string(&first.path).unwrap();
+    let events: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    // The same file with a 3 MB record spliced in at index 10: with a 64 KiB limit the file
+    // is read in chunks and the record skipped as it streams past.
+    let mut huge = events[10].clone();
+    huge["body"] = serde_json::Value::String("x".repeat(3 << 20));
+    huge["order_id"] = "huge".into();
+    let mut spliced = events.clone();
+    spliced.insert(10, huge);
+    let (plain, big) = (dir.path().join("plain"), dir.path().join("big"));
+    std::fs::create_dir_all(&plain).unwrap();
+    std::fs::create_dir_all(&big).unwrap();
+    std::fs::write(plain.join("f.json"), serde_json::to_vec(&events).unwrap()).unwrap();
+    std::fs::write(big.join("f.json"), serde_json::to_vec(&spliced).unwrap()).unwrap();
+    let run = |input: &Path, lake: &Path| {
+        caspers(&[
+            "run",
+            "--input",
+            s(input),
+            "--lake",
+            s(lake),
+            "--quiet",
+            "--live-from",
+            LIVE,
+            "--max-record-bytes",
+            "65536",
+        ]);
+    };
+    let (want, got) = (dir.path().join("want"), dir.path().join("got"));
+    run(&plain, &want);
+    run(&big, &got);
+    let letters = std::fs::read_to_string(got.join("_dead_letter/f.json.jsonl")).unwrap();
+    let letters: Vec<serde_json::Value> = letters
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0]["reason"], "too_large");
+    assert_eq!(letters[0]["position"], "index 10");
+    assert!(letters[0]["raw"].as_str().unwrap().len() <= 4096);
+    let (want, got) = (read_lake(&want).unwrap(), read_lake(&got).unwrap());
+    assert_eq!(want.all_events.values().sum::<i64>(), events.len() as i64);
+    assert!(
+        want == got,
+        "the records around the oversized one were not all ingested"
+    );
+}

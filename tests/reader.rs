@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use caspers::source::{
-    parse_bytes, parse_bytes_with_limit, parse_record, ParsedFile, DEFAULT_MAX_RECORD_BYTES,
-    MAX_RAW_BYTES, REASONS,
+    parse_bytes, parse_bytes_with_limit, parse_file, parse_reader, parse_record, ParsedFile,
+    DEFAULT_CHUNK_BYTES, DEFAULT_MAX_RECORD_BYTES, MAX_RAW_BYTES, REASONS,
 };
 use caspers_dataflows::model::{Event, EventType};
 use caspers_dataflows::money::Money;
@@ -739,7 +739,8 @@ proptest! {
 /// Replay speed of the reader on the original's format (release build):
 /// `cargo test --release --test integration reader_throughput -- --ignored --nocapture`.
 /// Files are parsed one at a time, as the runtime does; the split path (taken for files larger
-/// than the record limit, or when the one-pass decode fails) is measured by lowering the limit.
+/// than the record limit, or when the one-pass decode fails) is measured by lowering the limit,
+/// and the streaming path (files larger than the limit, read in chunks) from memory.
 #[test]
 #[ignore = "timing; run in release"]
 fn reader_throughput() {
@@ -749,9 +750,17 @@ fn reader_throughput() {
         Err(_) => ("hand-built fixture", fixture()),
     };
     let reps = (200_000_000 / one.len()).max(1);
-    for (path, limit) in [
-        ("one pass", DEFAULT_MAX_RECORD_BYTES),
-        ("split", one.len() - 1),
+    let mut buf = Vec::new();
+    let mut streamed = |limit| {
+        let reader = std::io::Cursor::new(&one[..]);
+        parse_reader(reader, "f.json", limit, DEFAULT_CHUNK_BYTES, &mut buf)
+            .unwrap()
+            .0
+    };
+    for (path, limit, streaming) in [
+        ("one pass", DEFAULT_MAX_RECORD_BYTES, false),
+        ("split", one.len() - 1, false),
+        ("streamed", one.len() - 1, true),
     ] {
         let mut best = f64::INFINITY;
         let mut events = 0;
@@ -759,7 +768,11 @@ fn reader_throughput() {
             let start = Instant::now();
             events = 0;
             for _ in 0..reps {
-                let parsed = parse_bytes_with_limit("f.json", &one, limit);
+                let parsed = if streaming {
+                    streamed(limit)
+                } else {
+                    parse_bytes_with_limit("f.json", &one, limit)
+                };
                 assert!(parsed.dead_letters.is_empty());
                 events += parsed.events.len();
             }
@@ -768,5 +781,267 @@ fn reader_throughput() {
         #[allow(clippy::cast_precision_loss)]
         let (rate, mb) = (events as f64 / best, (reps * one.len()) as f64 / best / 1e6);
         println!("reader, {path} ({name} ×{reps}): {rate:.0} events/s, {mb:.0} MB/s");
+    }
+}
+
+// The streaming reader (`parse_reader`, `parse_file`) against the whole-file one.
+
+/// What the streaming reader adds to a `too_large` detail.
+const STREAMED: &str = " (measured while streaming the file)";
+
+/// Checks that streaming gave exactly the whole-file reader's events and dead letters; only a
+/// `too_large` detail differs, by [`STREAMED`]. On mismatch, shows both lists.
+fn assert_same_as_whole(
+    streamed: &ParsedFile,
+    whole: &ParsedFile,
+    bytes: &[u8],
+) -> Result<(), TestCaseError> {
+    let letters: Vec<_> = streamed
+        .dead_letters
+        .iter()
+        .map(|d| {
+            let mut d = d.clone();
+            if d.reason == "too_large" {
+                assert!(d.detail.ends_with(STREAMED), "{}", d.detail);
+                d.detail.truncate(d.detail.len() - STREAMED.len());
+            }
+            d
+        })
+        .collect();
+    prop_assert!(
+        streamed.events == whole.events && letters == whole.dead_letters,
+        "file {:?}\nstreamed: {} events, {:#?}\nwhole: {} events, {:#?}",
+        String::from_utf8_lossy(bytes),
+        streamed.events.len(),
+        letters,
+        whole.events.len(),
+        whole.dead_letters
+    );
+    Ok(())
+}
+
+/// Streams `bytes` with `chunk`-byte reads and compares with the whole-file reader; also
+/// checks the memory the stream reports against the bound it promises.
+fn check_streaming(bytes: &[u8], limit: usize, chunk: usize) -> Result<(), TestCaseError> {
+    let mut buf = Vec::new();
+    let (streamed, stats) = parse_reader(
+        std::io::Cursor::new(bytes),
+        "f.json",
+        limit,
+        chunk,
+        &mut buf,
+    )
+    .unwrap();
+    let whole = parse_bytes_with_limit("f.json", bytes, limit);
+    assert_same_as_whole(&streamed, &whole, bytes)?;
+    prop_assert!(stats.streamed);
+    // Read buffer, one record (or the raw head), and an empty element's raw text.
+    let bound = chunk.max(8) + limit.max(MAX_RAW_BYTES) + 2 * (MAX_RAW_BYTES + 1);
+    prop_assert!(
+        stats.peak_buffered_bytes <= bound,
+        "{} > {bound}",
+        stats.peak_buffered_bytes
+    );
+    prop_assert!(stats.bytes_read >= bytes.len() as u64);
+    Ok(())
+}
+
+/// A good record whose body is padded to about `len` bytes with text that is hard on a
+/// scanner: escaped quotes and backslashes, brackets and commas inside strings, multi-byte
+/// characters, so chunk boundaries fall in the middle of all of them.
+fn padded_record(i: usize, len: usize) -> String {
+    const PAD: &str = r#"a\\\"]},{[ è\\\\x\\n"#;
+    let pad = PAD.repeat(len / PAD.len() + 1);
+    format!(
+        r#"{{"event_id": "big-{i}", "event_type": "gk_ready", "ts": "2026-11-25 01:51:45", "gk_id": "g", "location": "sf", "order_id": "o{i}", "sequence": {i}, "body": "{{\"pad\": \"{pad}\"}}"}}"#
+    )
+}
+
+/// One record of a generated file.
+#[derive(Debug, Clone)]
+enum Pick {
+    Good,
+    Bad(usize),
+    /// Padded to this many times the record limit (too large when above 1).
+    Padded(f64),
+}
+
+fn pick() -> impl Strategy<Value = Pick> {
+    prop_oneof![
+        5 => Just(Pick::Good),
+        2 => (0..BAD_RECORDS.len()).prop_map(Pick::Bad),
+        2 => (0.2..4.0f64).prop_map(Pick::Padded),
+    ]
+}
+
+/// How a generated file's records are laid out.
+#[derive(Debug, Clone, Copy)]
+enum Layout {
+    Array,
+    Lines,
+    Pretty,
+}
+
+fn record_text(pick: &Pick, i: usize, limit: usize, layout: Layout) -> Vec<u8> {
+    let text = match pick {
+        Pick::Good => good_record(i),
+        Pick::Bad(b) => return BAD_RECORDS[*b].1.to_vec(),
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        Pick::Padded(times) => padded_record(i, (limit as f64 * times) as usize),
+    };
+    match layout {
+        Layout::Pretty => {
+            let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+            serde_json::to_string_pretty(&value).unwrap().into_bytes()
+        }
+        Layout::Array | Layout::Lines => text.into_bytes(),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Good, bad and oversized records in every layout, with a BOM, leading whitespace,
+    /// empty elements, trailing text or a cut anywhere: streaming in tiny chunks gives exactly
+    /// the whole-file reader's result.
+    #[test]
+    fn streaming_matches_the_whole_file_reader(
+        picks in proptest::collection::vec(pick(), 0..24),
+        layout in prop_oneof![Just(Layout::Array), Just(Layout::Lines), Just(Layout::Pretty)],
+        separators in proptest::collection::vec(0..6usize, 24),
+        bom in any::<bool>(),
+        lead in prop_oneof![Just(""), Just("  "), Just("\n\n \r\n")],
+        tail in prop_oneof![Just(""), Just("\n"), Just(" x"), Just("]"), Just("[{}")],
+        cut in proptest::option::weighted(0.25, any::<prop::sample::Index>()),
+        limit in 64..1024usize,
+        chunk in 1..24usize,
+    ) {
+        let records: Vec<Vec<u8>> = picks
+            .iter()
+            .enumerate()
+            .map(|(i, p)| record_text(p, i, limit, layout))
+            .collect();
+        let mut bytes = Vec::new();
+        if bom {
+            bytes.extend_from_slice(b"\xEF\xBB\xBF");
+        }
+        bytes.extend_from_slice(lead.as_bytes());
+        match layout {
+            Layout::Array => {
+                const SEPARATORS: [&str; 6] = [", ", ",", ",\n", " ,\n  ", ",,", ", \r\n,"];
+                bytes.push(b'[');
+                for (i, record) in records.iter().enumerate() {
+                    if i > 0 {
+                        bytes.extend_from_slice(SEPARATORS[separators[i]].as_bytes());
+                    }
+                    bytes.extend_from_slice(record);
+                }
+                bytes.push(b']');
+            }
+            Layout::Lines | Layout::Pretty => {
+                const SEPARATORS: [&str; 6] = ["\n", "\n", "\r\n", "\n\n", "\n  \t\n", " \n"];
+                for (i, record) in records.iter().enumerate() {
+                    if i > 0 {
+                        bytes.extend_from_slice(SEPARATORS[separators[i]].as_bytes());
+                    }
+                    bytes.extend_from_slice(record);
+                }
+            }
+        }
+        bytes.extend_from_slice(tail.as_bytes());
+        if let Some(at) = cut {
+            bytes.truncate(at.index(bytes.len() + 1));
+        }
+        check_streaming(&bytes, limit, chunk)?;
+    }
+
+    /// Arbitrary text over JSON's structural bytes, opening as each format would: the
+    /// streaming reader's state machine and the whole-file splitters agree on every input,
+    /// whatever the limit and chunk size.
+    #[test]
+    fn streaming_matches_the_whole_file_reader_on_noise(
+        start in prop_oneof![Just(&b""[..]), Just(&b"["[..]), Just(&b"{"[..]), Just(&b"{\n"[..])],
+        noise in proptest::collection::vec(
+            prop::sample::select(b"[]{}\",:\\ \n\r\tx1\xEF\xBB\xBF".to_vec()),
+            0..160,
+        ),
+        limit in 1..48usize,
+        chunk in 1..8usize,
+    ) {
+        let bytes = [start, &noise].concat();
+        check_streaming(&bytes, limit, chunk)?;
+    }
+}
+
+#[test]
+fn streaming_matches_on_the_fixture_and_its_truncations() {
+    let bytes = fixture();
+    for cut in (0..=bytes.len()).step_by(7).chain([bytes.len()]) {
+        for (limit, chunk) in [(DEFAULT_MAX_RECORD_BYTES, 64), (700, 5), (300, 1)] {
+            check_streaming(&bytes[..cut], limit, chunk).unwrap();
+        }
+    }
+    let objects = fixture_objects();
+    let pretty: String = objects
+        .iter()
+        .map(|o| serde_json::to_string_pretty(o).unwrap() + "\n")
+        .collect();
+    let jsonl: String = objects.iter().map(|o| format!("{o}\n")).collect();
+    for text in [pretty, jsonl] {
+        for (limit, chunk) in [(DEFAULT_MAX_RECORD_BYTES, 3), (600, 7), (300, 1)] {
+            check_streaming(text.as_bytes(), limit, chunk).unwrap();
+        }
+    }
+}
+
+#[test]
+fn parse_file_reads_small_files_whole_and_large_ones_streaming() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.json");
+    let bytes = fixture();
+    std::fs::write(&path, &bytes).unwrap();
+    let mut buf = Vec::new();
+    let want = parse_bytes("f.json", &bytes);
+    // Within the limit (one pass), then a limit below the file's size but above every
+    // record's (streamed).
+    for limit in [DEFAULT_MAX_RECORD_BYTES, bytes.len() - 1] {
+        let got = parse_file(&path, "f.json", limit, &mut buf).unwrap();
+        assert_eq!(got.events, want.events, "limit {limit}");
+        assert_eq!(got.dead_letters, want.dead_letters, "limit {limit}");
+    }
+    // Missing files are the caller's to tell apart from unreadable ones.
+    let missing = parse_file(&dir.path().join("gone.json"), "gone.json", 1024, &mut buf);
+    assert_eq!(missing.unwrap_err().kind(), std::io::ErrorKind::NotFound);
+}
+
+/// Whitespace after a record does not count towards the limit, even when there is more of it
+/// than the limit: the record (here longer than `MAX_RAW_BYTES`, so more than the raw text
+/// must be kept) is still decoded, in every layout and whatever the chunk size.
+#[test]
+fn streaming_keeps_records_followed_by_long_whitespace() {
+    let limit = 3 * MAX_RAW_BYTES;
+    let record = padded_record(0, 2 * MAX_RAW_BYTES);
+    let pretty =
+        serde_json::to_string_pretty(&serde_json::from_str::<serde_json::Value>(&record).unwrap())
+            .unwrap();
+    let ws = " \t\r".repeat(limit);
+    let files = [
+        format!("[{record}{ws}, {record}{ws}]"),
+        format!("{record}{ws}\n{record}{ws}"),
+        format!("{pretty}{ws}\n{pretty}\n42{ws}\n"),
+    ];
+    for file in &files {
+        for chunk in [1, 7, 4096, 1 << 20] {
+            check_streaming(file.as_bytes(), limit, chunk).unwrap();
+        }
+        let (parsed, _) = parse_reader(
+            std::io::Cursor::new(file.as_bytes()),
+            "ws.json",
+            limit,
+            4096,
+            &mut Vec::new(),
+        )
+        .unwrap();
+        assert_eq!(parsed.events.len(), 2, "{:?}", parsed.dead_letters);
     }
 }

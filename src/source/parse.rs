@@ -16,6 +16,9 @@
 //! record is parsed on its own ([`super::record`]): a malformed, non-UTF-8 or oversized record
 //! becomes one dead letter and the records around it still count. Both paths give identical
 //! results (a property test checks it). Nothing here panics on input.
+//!
+//! This reader needs the whole file in memory; [`super::stream`] reads files larger than the
+//! record limit in chunks, and turns records into events through the same `Collector`.
 
 use caspers_dataflows::model::{DeadLetter, Event};
 
@@ -54,14 +57,9 @@ pub fn parse_bytes_with_limit(
     max_record_bytes: usize,
 ) -> ParsedFile {
     let mut reader = Reader {
-        source_file,
         bytes,
-        max_record_bytes,
         // ~500 bytes per event in the original's files; a guess, not a bound.
-        out: ParsedFile {
-            events: Vec::with_capacity(bytes.len() / 512),
-            dead_letters: Vec::new(),
-        },
+        collector: Collector::new(source_file, max_record_bytes, bytes.len() / 512),
     };
     let body_start = if bytes.starts_with(b"\xEF\xBB\xBF") {
         3
@@ -81,7 +79,7 @@ pub fn parse_bytes_with_limit(
         }
         Some(_) => reader.read_lines(body_start),
     }
-    reader.out
+    reader.collector.parsed
 }
 
 /// Whether the object opening at `start` is balanced and spans more than one line (then the
@@ -93,7 +91,7 @@ fn starts_multi_line_object(bytes: &[u8], start: usize) -> bool {
 
 /// Where a record sits in its file.
 #[derive(Debug, Clone, Copy)]
-enum Position {
+pub(crate) enum Position {
     /// 0-based element index of a JSON array.
     Index(usize),
     /// 1-based line number.
@@ -110,10 +108,8 @@ impl std::fmt::Display for Position {
 }
 
 struct Reader<'a> {
-    source_file: &'a str,
     bytes: &'a [u8],
-    max_record_bytes: usize,
-    out: ParsedFile,
+    collector: Collector<'a>,
 }
 
 impl Reader<'_> {
@@ -122,7 +118,7 @@ impl Reader<'_> {
     /// UTF-8; returns `false`, having added nothing, when the file is not a well-formed array
     /// of objects, so the element-by-element path can isolate the damage.
     fn read_array_fast(&mut self, open: usize) -> bool {
-        if self.bytes.len() > self.max_record_bytes {
+        if self.bytes.len() > self.collector.max_record_bytes {
             return false;
         }
         let Some(text) = std::str::from_utf8(self.bytes)
@@ -131,11 +127,12 @@ impl Reader<'_> {
         else {
             return false;
         };
-        let before = self.out.events.len();
-        let failures = match decode_array(text, &mut self.out.events) {
+        let events = &mut self.collector.parsed.events;
+        let before = events.len();
+        let failures = match decode_array(text, events) {
             Ok(failures) => failures,
             Err(_) => {
-                self.out.events.truncate(before);
+                events.truncate(before);
                 return false;
             }
         };
@@ -158,42 +155,21 @@ impl Reader<'_> {
         for piece in split_array(self.bytes, open) {
             match piece {
                 ArrayPiece::Element { index, range } => self.record(Position::Index(index), range),
-                ArrayPiece::Empty { index, range } => self.reject(
+                ArrayPiece::Empty { index, range } => {
+                    self.reject(Position::Index(index), range, empty_element())
+                }
+                ArrayPiece::Truncated { index, range } => self.reject(
                     Position::Index(index),
                     range,
-                    ReadError::MalformedJson {
-                        message: "empty array element (two separators in a row)".to_owned(),
-                    },
+                    truncated_element(index, range.0 < range.1),
                 ),
-                ArrayPiece::Truncated { index, range } => {
-                    let message = if range.0 == range.1 {
-                        format!("file ends where element {index} or the closing ']' was expected")
-                    } else {
-                        format!("file ends inside element {index}")
-                    };
-                    self.reject(
-                        Position::Index(index),
-                        range,
-                        ReadError::Truncated { message },
-                    );
-                }
                 ArrayPiece::Unclosed { index } => {
                     let end = self.bytes.len();
-                    let message =
-                        "array is never closed (no ']' before the end of the file)".to_owned();
-                    self.reject(
-                        Position::Index(index),
-                        (end, end),
-                        ReadError::Truncated { message },
-                    );
+                    self.reject(Position::Index(index), (end, end), unclosed_array());
                 }
-                ArrayPiece::Trailing { index, range } => self.reject(
-                    Position::Index(index),
-                    range,
-                    ReadError::MalformedJson {
-                        message: "unexpected text after the array's closing ']'".to_owned(),
-                    },
-                ),
+                ArrayPiece::Trailing { index, range } => {
+                    self.reject(Position::Index(index), range, after_array())
+                }
             }
         }
     }
@@ -208,12 +184,7 @@ impl Reader<'_> {
             match piece {
                 ValuePiece::Value { .. } => self.record(Position::Line(line), range),
                 ValuePiece::Truncated { .. } => {
-                    let message = "file ends inside a JSON object".to_owned();
-                    self.reject(
-                        Position::Line(line),
-                        range,
-                        ReadError::Truncated { message },
-                    );
+                    self.reject(Position::Line(line), range, truncated_value())
                 }
             }
         }
@@ -233,29 +204,55 @@ impl Reader<'_> {
                 && bytes.get(start) == Some(&b'{')
                 && balanced_end(bytes.get(..end).unwrap_or_default(), start).is_none();
             if cut {
-                let message = "file ends inside the last line's object".to_owned();
-                self.reject(
-                    Position::Line(line),
-                    range,
-                    ReadError::Truncated { message },
-                );
+                self.reject(Position::Line(line), range, truncated_line());
             } else {
                 self.record(Position::Line(line), range);
             }
         }
     }
 
-    /// Checks size and encoding, then decodes one record.
     fn record(&mut self, position: Position, range: (usize, usize)) {
-        let size = range.1.saturating_sub(range.0);
-        if size > self.max_record_bytes {
+        let bytes = self.bytes.get(range.0..range.1).unwrap_or_default();
+        self.collector.record(position, bytes);
+    }
+
+    fn reject(&mut self, position: Position, range: (usize, usize), error: ReadError) {
+        let raw = self.bytes.get(range.0..range.1).unwrap_or_default();
+        self.collector.reject(position, raw, &error);
+    }
+}
+
+/// Turns one record's bytes into an event or a dead letter. Both the whole-file reader above
+/// and the streaming one ([`super::stream`]) go through it, so a record gives the same result
+/// whichever path read it.
+pub(crate) struct Collector<'a> {
+    source_file: &'a str,
+    /// Records longer than this are rejected as `too_large`.
+    pub(crate) max_record_bytes: usize,
+    pub(crate) parsed: ParsedFile,
+}
+
+impl<'a> Collector<'a> {
+    pub(crate) fn new(source_file: &'a str, max_record_bytes: usize, events: usize) -> Self {
+        Collector {
+            source_file,
+            max_record_bytes,
+            parsed: ParsedFile {
+                events: Vec::with_capacity(events),
+                dead_letters: Vec::new(),
+            },
+        }
+    }
+
+    /// Checks size and encoding, then decodes one record (`bytes`, already trimmed).
+    pub(crate) fn record(&mut self, position: Position, bytes: &[u8]) {
+        if bytes.len() > self.max_record_bytes {
             let error = ReadError::TooLarge {
-                size,
+                size: bytes.len(),
                 limit: self.max_record_bytes,
             };
-            return self.reject(position, range, error);
+            return self.reject(position, bytes, &error);
         }
-        let bytes = self.bytes.get(range.0..range.1).unwrap_or_default();
         let result = match std::str::from_utf8(bytes) {
             Ok(text) => parse_record(text),
             Err(e) => Err(ReadError::NotUtf8 {
@@ -263,20 +260,75 @@ impl Reader<'_> {
             }),
         };
         match result {
-            Ok(event) => self.out.events.push(event),
-            Err(error) => self.reject(position, range, error),
+            Ok(event) => self.parsed.events.push(event),
+            Err(error) => self.reject(position, bytes, &error),
         }
     }
 
-    fn reject(&mut self, position: Position, range: (usize, usize), error: ReadError) {
-        let raw = self.bytes.get(range.0..range.1).unwrap_or_default();
-        self.out.dead_letters.push(DeadLetter {
+    /// Dead-letters a record; `raw` is its text, of which at most [`MAX_RAW_BYTES`] are kept
+    /// (so a prefix of at least that length is as good as the whole).
+    pub(crate) fn reject(&mut self, position: Position, raw: &[u8], error: &ReadError) {
+        self.reject_with_detail(position, raw, error, error.to_string());
+    }
+
+    /// [`Self::reject`] with a detail other than the error's own text.
+    pub(crate) fn reject_with_detail(
+        &mut self,
+        position: Position,
+        raw: &[u8],
+        error: &ReadError,
+        detail: String,
+    ) {
+        self.parsed.dead_letters.push(DeadLetter {
             reason: error.reason().to_owned(),
-            detail: error.to_string(),
+            detail,
             source_file: self.source_file.to_owned(),
             position: position.to_string(),
             raw: bounded_raw(raw),
         });
+    }
+}
+
+// The errors for the shapes of damage the splitters find, shared with the streaming reader so
+// the two cannot drift apart.
+
+pub(crate) fn empty_element() -> ReadError {
+    ReadError::MalformedJson {
+        message: "empty array element (two separators in a row)".to_owned(),
+    }
+}
+
+/// `partial`: the file ends inside the element, not before it.
+pub(crate) fn truncated_element(index: usize, partial: bool) -> ReadError {
+    let message = if partial {
+        format!("file ends inside element {index}")
+    } else {
+        format!("file ends where element {index} or the closing ']' was expected")
+    };
+    ReadError::Truncated { message }
+}
+
+pub(crate) fn unclosed_array() -> ReadError {
+    ReadError::Truncated {
+        message: "array is never closed (no ']' before the end of the file)".to_owned(),
+    }
+}
+
+pub(crate) fn after_array() -> ReadError {
+    ReadError::MalformedJson {
+        message: "unexpected text after the array's closing ']'".to_owned(),
+    }
+}
+
+pub(crate) fn truncated_value() -> ReadError {
+    ReadError::Truncated {
+        message: "file ends inside a JSON object".to_owned(),
+    }
+}
+
+pub(crate) fn truncated_line() -> ReadError {
+    ReadError::Truncated {
+        message: "file ends inside the last line's object".to_owned(),
     }
 }
 

@@ -286,6 +286,121 @@ pub(crate) fn split_values(bytes: &[u8], from: usize) -> Vec<ValuePiece> {
     pieces
 }
 
+/// Where a resumable scan stands relative to JSON strings, so a chunk boundary may fall
+/// anywhere, even between a backslash and the byte it escapes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Quote {
+    #[default]
+    Outside,
+    Inside,
+    /// Inside, right after a backslash: the next byte is taken whatever it is.
+    Escaped,
+}
+
+/// Carries `quote` (not `Outside`) through `bytes[from..]`; returns the index just past the
+/// closing quote, or `None` when the bytes run out first (the state says where they stopped).
+fn resume_string(quote: &mut Quote, bytes: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    loop {
+        if *quote == Quote::Escaped {
+            bytes.get(i)?;
+            i += 1;
+            *quote = Quote::Inside;
+        }
+        let at = i + memchr2(b'"', b'\\', bytes.get(i..)?)?;
+        if bytes.get(at) == Some(&b'"') {
+            *quote = Quote::Outside;
+            return Some(at + 1);
+        }
+        *quote = Quote::Escaped;
+        i = at + 1;
+    }
+}
+
+/// Where [`ElementScan::resume`] stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ElementStop {
+    /// At a top-level `,` (at this index).
+    Comma(usize),
+    /// At the array's closing `]` (at this index).
+    Close(usize),
+}
+
+/// [`scan_element`] fed in pieces: the same rules, with the state kept between calls.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ElementScan {
+    depth: usize,
+    quote: Quote,
+}
+
+impl ElementScan {
+    /// Scans `bytes[from..]`; `None` when they run out before the element ends.
+    pub(crate) fn resume(&mut self, bytes: &[u8], from: usize) -> Option<ElementStop> {
+        let mut i = from;
+        loop {
+            if self.quote != Quote::Outside {
+                i = resume_string(&mut self.quote, bytes, i)?;
+                continue;
+            }
+            let b = *bytes.get(i)?;
+            match b {
+                b'"' => self.quote = Quote::Inside,
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' => {
+                    if self.depth == 0 {
+                        if b == b']' {
+                            return Some(ElementStop::Close(i));
+                        }
+                    } else {
+                        self.depth -= 1;
+                    }
+                }
+                b',' if self.depth == 0 => return Some(ElementStop::Comma(i)),
+                _ => {}
+            }
+            i += 1;
+        }
+    }
+
+    /// Whether input ending here leaves the element whole ([`ElementEnd::EofBalanced`]).
+    pub(crate) fn is_balanced(&self) -> bool {
+        self.depth == 0 && self.quote == Quote::Outside
+    }
+}
+
+/// [`balanced_end`] fed in pieces, starting at the value's opening bracket.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct BalanceScan {
+    depth: usize,
+    quote: Quote,
+}
+
+impl BalanceScan {
+    /// Scans `bytes[from..]`; the index just past the value's end, or `None` when the bytes
+    /// run out first.
+    pub(crate) fn resume(&mut self, bytes: &[u8], from: usize) -> Option<usize> {
+        let mut i = from;
+        loop {
+            if self.quote != Quote::Outside {
+                i = resume_string(&mut self.quote, bytes, i)?;
+                continue;
+            }
+            match *bytes.get(i)? {
+                b'"' => self.quote = Quote::Inside,
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' => {
+                    self.depth = self.depth.saturating_sub(1);
+                    if self.depth == 0 {
+                        return Some(i + 1);
+                    }
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+    }
+}
+
 /// Iterates the lines of `bytes` as `(1-based line number, start, end)` byte ranges without
 /// the newline, trimmed of whitespace (so `\r\n` files work), skipping blank lines.
 pub(crate) fn lines(bytes: &[u8]) -> impl Iterator<Item = (usize, (usize, usize))> + '_ {
@@ -316,6 +431,8 @@ pub(crate) fn count_newlines(bytes: &[u8], from: usize, to: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     fn texts(bytes: &[u8]) -> Vec<String> {
@@ -389,5 +506,54 @@ mod tests {
         let lines: Vec<_> = lines(b"a\r\n\n  \nb\nc").map(|(n, _)| n).collect();
         assert_eq!(lines, [1, 4, 5]);
         assert_eq!(count_newlines(text, 0, 12), 3);
+    }
+
+    /// Where pieces of `bytes` cut at `cuts` (any order, repeats allowed) end.
+    fn piece_ends(bytes: &[u8], cuts: &[prop::sample::Index]) -> Vec<usize> {
+        let mut ends: Vec<usize> = cuts.iter().map(|c| c.index(bytes.len() + 1)).collect();
+        ends.push(bytes.len());
+        ends.sort_unstable();
+        ends
+    }
+
+    proptest! {
+        /// Cut anywhere, even between a backslash and what it escapes, the resumable scanners
+        /// stop where the whole-buffer ones do.
+        #[test]
+        fn resumable_scans_match_whole_buffer_scans(
+            bytes in proptest::collection::vec(
+                prop::sample::select(b"[]{}\",\\ x\n".to_vec()),
+                0..64,
+            ),
+            cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..6),
+        ) {
+            let mut element = ElementScan::default();
+            let mut balance = BalanceScan::default();
+            let (mut element_stop, mut balance_stop) = (None, None);
+            let mut from = 0;
+            for end in piece_ends(&bytes, &cuts) {
+                // Each piece is scanned with the bytes before it present but already consumed,
+                // as the streaming reader's chunks are (offsets stay file offsets).
+                let piece = &bytes[..end];
+                if element_stop.is_none() {
+                    element_stop = element.resume(piece, from);
+                }
+                if balance_stop.is_none() {
+                    balance_stop = balance.resume(piece, from);
+                }
+                from = end;
+            }
+            let whole = match scan_element(&bytes, 0) {
+                ElementEnd::Comma(at) => Some(ElementStop::Comma(at)),
+                ElementEnd::Close(at) => Some(ElementStop::Close(at)),
+                ElementEnd::EofBalanced | ElementEnd::EofInside => None,
+            };
+            prop_assert_eq!(element_stop, whole);
+            if whole.is_none() {
+                let balanced = matches!(scan_element(&bytes, 0), ElementEnd::EofBalanced);
+                prop_assert_eq!(element.is_balanced(), balanced);
+            }
+            prop_assert_eq!(balance_stop, balanced_end(&bytes, 0));
+        }
     }
 }
