@@ -8,6 +8,9 @@ use clap::Parser;
 /// bindings do not name it.
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
+/// `mi_option_allow_thp` in the v3 mimalloc.h that libmimalloc-sys builds by default.
+const MI_OPTION_ALLOW_THP: libmimalloc_sys::mi_option_t = 43;
+
 /// Exit code when a peer process of a timely cluster is lost.
 const EXIT_PEER_LOST: i32 = 3;
 
@@ -17,6 +20,12 @@ fn main() -> ExitCode {
     // system time by half (bench/RESULTS.md).
     // SAFETY: sets a process-wide allocator option; called before any thread is started.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 1000) };
+    // With transparent huge pages every first touch of a 2 MiB region zeroed all of it, and
+    // the arrangements' merges touch fresh regions all the time: a quarter of a replay's
+    // samples were the kernel clearing pages. Off, system time drops ~3 s per year of data
+    // (bench/RESULTS.md).
+    // SAFETY: as above.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_ALLOW_THP, 0) };
     install_peer_loss_hook();
     let cli = caspers::cli::Cli::parse();
     match caspers::cli::run(cli) {
