@@ -36,12 +36,17 @@ fn replay(landing: &Path, lake: &Path) {
 
 /// A landing dir of many small files of generated orders.
 fn many_files(dir: &Path) -> PathBuf {
+    generated(dir, 4.0, 150)
+}
+
+/// `dir/landing` with `days` of San Francisco up to a fixed clock, `file_events` per file.
+fn generated(dir: &Path, days: f64, file_events: usize) -> PathBuf {
     let landing = dir.join("landing");
     let mut config = caspers::generator::GeneratorConfig::builtin("sanfrancisco").unwrap();
-    config.start_days_ago = 4.0;
+    config.start_days_ago = days;
     let now = caspers_dataflows::time::parse_timestamp("2026-11-28 16:41:33").unwrap();
     let options = caspers::generator::BackfillOptions {
-        file_events: 150,
+        file_events,
         ..Default::default()
     };
     caspers::generator::generate_backfill(&[config], now, None, &landing, &options).unwrap();
@@ -418,15 +423,7 @@ fn late_beyond_retention(lake: &Path) -> i64 {
 #[test]
 fn retain_days_keeps_every_published_day_and_ignores_what_arrives_after_retirement() {
     let dir = tempfile::tempdir().unwrap();
-    let landing = dir.path().join("landing");
-    let mut config = caspers::generator::GeneratorConfig::builtin("sanfrancisco").unwrap();
-    config.start_days_ago = 12.0;
-    let now = caspers_dataflows::time::parse_timestamp("2026-11-28 16:41:33").unwrap();
-    let options = caspers::generator::BackfillOptions {
-        file_events: 700,
-        ..Default::default()
-    };
-    caspers::generator::generate_backfill(&[config], now, None, &landing, &options).unwrap();
+    let landing = generated(dir.path(), 12.0, 700);
     // One order of the first day, landing last: long after its day left a 2-day window.
     let late = r#"[
       {"event_id":"late-1","event_type":"order_created","ts":"2026-11-17 12:00:00.000000",
