@@ -455,11 +455,12 @@ fn retain_days_keeps_every_published_day_and_ignores_what_arrives_after_retireme
         args.extend_from_slice(extra);
         caspers(&args);
     };
-    let (full, full_late, kept, kept2) = (
+    let (full, full_late, kept, kept2, kept_follow) = (
         dir.path().join("full"),
         dir.path().join("full-late"),
         dir.path().join("kept"),
         dir.path().join("kept-w2"),
+        dir.path().join("kept-follow"),
     );
     run(&landing, &full, &[]);
     run(&with_late, &full_late, &[]);
@@ -467,19 +468,39 @@ fn retain_days_keeps_every_published_day_and_ignores_what_arrives_after_retireme
     let small = ["--retain-days", "2", "--epoch-events", "1500"];
     run(&with_late, &kept, &small);
     run(&with_late, &kept2, &[&small[..], &["-w", "2"]].concat());
+    // Follow mode publishes as it goes, and an idle worker follows the busy one's time.
+    let follow = [
+        "--follow",
+        "--poll-ms",
+        "50",
+        "--publish-ms",
+        "0",
+        "--idle-exit-ms",
+        "1500",
+    ];
+    run(
+        &with_late,
+        &kept_follow,
+        &[&small[..], &["-w", "2"], &follow[..]].concat(),
+    );
 
     let views = |lake: &Path| {
         let mut t = read_lake(lake).unwrap();
         t.all_events.clear();
         t
     };
-    let (full, full_late, kept, kept2) =
-        (views(&full), views(&full_late), views(&kept), views(&kept2));
+    let (full, full_late, kept, kept2, kept_follow) = (
+        views(&full),
+        views(&full_late),
+        views(&kept),
+        views(&kept2),
+        views(&kept_follow),
+    );
     // Without retention the late order changes its day's rows (so the comparison below can
     // fail); with it, every day is as the in-order input made it, through -w 1 and -w 2.
     assert_ne!(full.silver_order_items, full_late.silver_order_items);
     assert_ne!(full.gold_item_sales_day, full_late.gold_item_sales_day);
-    for (name, got) in [("-w 1", &kept), ("-w 2", &kept2)] {
+    for (name, got) in [("-w 1", &kept), ("-w 2", &kept2), ("follow", &kept_follow)] {
         let diff = [
             show_diff("silver", &full.silver_order_items, &got.silver_order_items),
             show_diff("header", &full.gold_order_header, &got.gold_order_header),
@@ -509,6 +530,7 @@ fn retain_days_keeps_every_published_day_and_ignores_what_arrives_after_retireme
     }
     assert_eq!(late_beyond_retention(&dir.path().join("kept")), 2);
     assert_eq!(late_beyond_retention(&dir.path().join("kept-w2")), 2);
+    assert_eq!(late_beyond_retention(&dir.path().join("kept-follow")), 2);
 }
 
 #[test]
