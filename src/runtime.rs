@@ -129,9 +129,11 @@ pub struct RunArgs {
     /// Minimum interval between publishes in follow mode, milliseconds.
     #[arg(long, default_value_t = 1000)]
     pub publish_ms: u64,
-    /// An epoch ends after the file that brings it to this many events.
-    #[arg(long, default_value_t = 200_000)]
-    pub epoch_events: usize,
+    /// An epoch ends after the file that brings it to this many events. Default 200000, or
+    /// 20000 with --retain-days (days retire only as epochs complete, so large epochs let state
+    /// pile up before it is retired).
+    #[arg(long)]
+    pub epoch_events: Option<usize>,
     /// In follow mode, exit once no new file arrived for this many milliseconds and everything
     /// read is published (for demos and tests; each worker decides on its own files).
     #[arg(long)]
@@ -197,7 +199,7 @@ impl RunArgs {
             follow: false,
             poll_ms: 500,
             publish_ms: 1000,
-            epoch_events: 200_000,
+            epoch_events: None,
             idle_exit_ms: None,
             quiet: true,
             refund_policy: None,
@@ -396,6 +398,9 @@ fn run_worker(
     let retention = args
         .retain_days
         .map(|days| Retention::new(days, params.refund_policy.window_hours));
+    let epoch_events =
+        args.epoch_events
+            .unwrap_or(if retention.is_some() { 20_000 } else { 200_000 });
     // The latest ingest time any worker announced (see `next_time`).
     let latest_time = Rc::new(Cell::new(0u64));
 
@@ -530,7 +535,7 @@ fn run_worker(
                     watermark = watermark.max(Retention::watermark_day(ts, now_micros()));
                 }
                 ingested.0.fetch_add(1, Ordering::Relaxed);
-                if events_in_epoch >= args.epoch_events {
+                if events_in_epoch >= epoch_events {
                     break;
                 }
             }
