@@ -13,7 +13,8 @@
 //!   [`SHORT`] bytes in `Short`, the rest in `Long`), so derived `Hash` agrees with `Eq`;
 //! - `Ord` compares the strings' bytes, as `String` does (two `Hex` compare as numbers, which
 //!   for fixed-width lowercase hex is the same order);
-//! - serde writes and reads the plain string, so processes exchange the same bytes as before.
+//! - serde writes and reads the plain string in human-readable formats; binary ones (timely's
+//!   bincode between processes) get a tagged byte string, 17 bytes for an id.
 
 use std::cmp::Ordering;
 
@@ -151,15 +152,82 @@ impl std::fmt::Display for Text {
     }
 }
 
+/// Tag of the binary form's first byte: 16 big-endian bytes of a [`Text::Hex`] follow.
+const TAG_HEX: u8 = 0;
+/// Tag of the binary form's first byte: the string's UTF-8 bytes follow.
+const TAG_STR: u8 = 1;
+
+/// Human-readable formats (JSON) get the plain string. Binary ones (bincode, which timely uses
+/// between processes) get one byte string: a tag, then 16 bytes for an id (17 bytes instead of
+/// 40, and no hex parsing on arrival) or the UTF-8 bytes of any other string.
 impl Serialize for Text {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.with_str(|s| serializer.serialize_str(s))
+        if serializer.is_human_readable() {
+            return self.with_str(|s| serializer.serialize_str(s));
+        }
+        match self {
+            Text::Hex([high, low]) => {
+                let mut buf = [0u8; 17];
+                buf[0] = TAG_HEX;
+                buf[1..9].copy_from_slice(&high.to_be_bytes());
+                buf[9..].copy_from_slice(&low.to_be_bytes());
+                serializer.serialize_bytes(&buf)
+            }
+            Text::Short(len, bytes) => {
+                let len = usize::from(*len);
+                let mut buf = [0u8; SHORT + 1];
+                buf[0] = TAG_STR;
+                buf[1..=len].copy_from_slice(&bytes[..len]);
+                serializer.serialize_bytes(&buf[..=len])
+            }
+            Text::Long(s) => {
+                let mut buf = Vec::with_capacity(s.len() + 1);
+                buf.push(TAG_STR);
+                buf.extend_from_slice(s.as_bytes());
+                serializer.serialize_bytes(&buf)
+            }
+        }
+    }
+}
+
+/// Reads the binary form [`Text`]'s `Serialize` writes.
+struct BinaryVisitor;
+
+impl serde::de::Visitor<'_> for BinaryVisitor {
+    type Value = Text;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a tagged byte string")
+    }
+
+    fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Text, E> {
+        match v.split_first() {
+            Some((&TAG_HEX, rest)) if rest.len() == 16 => {
+                let mut high = [0u8; 8];
+                let mut low = [0u8; 8];
+                high.copy_from_slice(&rest[..8]);
+                low.copy_from_slice(&rest[8..]);
+                Ok(Text::Hex([
+                    u64::from_be_bytes(high),
+                    u64::from_be_bytes(low),
+                ]))
+            }
+            // `Text::from` keeps the representation canonical whatever the sender did.
+            Some((&TAG_STR, rest)) => std::str::from_utf8(rest)
+                .map(Text::from)
+                .map_err(|_| E::invalid_value(serde::de::Unexpected::Bytes(rest), &self)),
+            _ => Err(E::invalid_value(serde::de::Unexpected::Bytes(v), &self)),
+        }
     }
 }
 
 impl<'de> Deserialize<'de> for Text {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(Text::from)
+        if deserializer.is_human_readable() {
+            String::deserialize(deserializer).map(Text::from)
+        } else {
+            deserializer.deserialize_bytes(BinaryVisitor)
+        }
     }
 }
 
@@ -194,6 +262,24 @@ mod tests {
         assert!(matches!(Text::from(SAMPLES[8]), Text::Long(_)));
         assert!(matches!(Text::from(SAMPLES[4]), Text::Short(22, _)));
         assert!(matches!(Text::from(SAMPLES[5]), Text::Long(_)));
+    }
+
+    #[test]
+    fn serde_round_trips_in_both_forms() {
+        for s in SAMPLES {
+            let t = Text::from(s);
+            let json = serde_json::to_string(&t).unwrap();
+            assert_eq!(json, serde_json::to_string(s).unwrap());
+            assert_eq!(serde_json::from_str::<Text>(&json).unwrap(), t);
+            let bytes = bincode::serialize(&t).unwrap();
+            assert_eq!(bincode::deserialize::<Text>(&bytes).unwrap(), t, "{s:?}");
+        }
+        // An id is 8 (length) + 1 (tag) + 16 bytes, not 8 + 32.
+        assert_eq!(
+            bincode::serialize(&Text::from(SAMPLES[6])).unwrap().len(),
+            25
+        );
+        assert!(bincode::deserialize::<Text>(&bincode::serialize(&[7u8][..]).unwrap()).is_err());
     }
 
     #[test]

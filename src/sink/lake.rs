@@ -339,12 +339,12 @@ pub fn encode_rows(
     rows: &BTreeMap<LakeRow, i64>,
     stamps: &BTreeMap<String, i64>,
 ) -> Result<arrow_array::RecordBatch, ParquetError> {
-    fn pick<T: Clone>(
-        rows: &BTreeMap<LakeRow, i64>,
-        f: impl Fn(&LakeRow) -> Option<&T>,
-    ) -> Vec<(T, i64)> {
+    fn pick<'a, T>(
+        rows: &'a BTreeMap<LakeRow, i64>,
+        f: impl Fn(&'a LakeRow) -> Option<&'a T>,
+    ) -> Vec<(&'a T, i64)> {
         rows.iter()
-            .filter_map(|(r, c)| f(r).map(|t| (t.clone(), *c)))
+            .filter_map(|(r, c)| f(r).map(|t| (t, *c)))
             .collect()
     }
     match rows.keys().next() {
