@@ -22,7 +22,12 @@ fn s(p: &Path) -> &str {
 }
 
 fn replay(landing: &Path, lake: &Path) {
-    caspers(&[
+    replay_with(landing, lake, &[]);
+}
+
+/// [`replay`] with more `caspers run` flags.
+fn replay_with(landing: &Path, lake: &Path, extra: &[&str]) {
+    let mut args = vec![
         "run",
         "--input",
         s(landing),
@@ -31,7 +36,9 @@ fn replay(landing: &Path, lake: &Path) {
         "--quiet",
         "--live-from",
         LIVE,
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    caspers(&args);
 }
 
 /// A landing dir of many small files of generated orders.
@@ -441,20 +448,7 @@ fn retain_days_keeps_every_published_day_and_ignores_what_arrives_after_retireme
     }
     std::fs::write(with_late.join("zzzz-late.json"), late).unwrap();
 
-    let run = |input: &Path, lake: &Path, extra: &[&str]| {
-        let mut args = vec![
-            "run",
-            "--input",
-            s(input),
-            "--lake",
-            s(lake),
-            "--quiet",
-            "--live-from",
-            LIVE,
-        ];
-        args.extend_from_slice(extra);
-        caspers(&args);
-    };
+    let run = replay_with;
     let (full, full_late, kept, kept2, kept_follow) = (
         dir.path().join("full"),
         dir.path().join("full-late"),
@@ -552,20 +546,8 @@ fn an_oversized_record_is_dead_lettered_while_streaming_and_its_neighbours_count
     std::fs::create_dir_all(&big).unwrap();
     std::fs::write(plain.join("f.json"), serde_json::to_vec(&events).unwrap()).unwrap();
     std::fs::write(big.join("f.json"), serde_json::to_vec(&spliced).unwrap()).unwrap();
-    let run = |input: &Path, lake: &Path| {
-        caspers(&[
-            "run",
-            "--input",
-            s(input),
-            "--lake",
-            s(lake),
-            "--quiet",
-            "--live-from",
-            LIVE,
-            "--max-record-bytes",
-            "65536",
-        ]);
-    };
+    let run =
+        |input: &Path, lake: &Path| replay_with(input, lake, &["--max-record-bytes", "65536"]);
     let (want, got) = (dir.path().join("want"), dir.path().join("got"));
     run(&plain, &want);
     run(&big, &got);
