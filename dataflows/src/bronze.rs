@@ -21,8 +21,10 @@
 use differential_dataflow::lattice::Lattice;
 use differential_dataflow::VecCollection;
 use serde::{Deserialize, Serialize};
+use timely::order::TotalOrder;
 use timely::progress::Timestamp;
 
+use crate::least::least_per_key;
 use crate::model::{Delivery, Event, EventType, Line, Order};
 use crate::text::Text;
 use crate::time::Micros;
@@ -42,7 +44,7 @@ pub fn dedup<'s, T>(
     event_type: EventType,
 ) -> VecCollection<'s, T, Event>
 where
-    T: Timestamp + Lattice,
+    T: Timestamp + Lattice + TotalOrder,
 {
     dedup_where(events, move |e| e.event_type == event_type)
 }
@@ -53,18 +55,14 @@ pub fn dedup_where<'s, T>(
     keep: impl Fn(&Event) -> bool + 'static,
 ) -> VecCollection<'s, T, Event>
 where
-    T: Timestamp + Lattice,
+    T: Timestamp + Lattice + TotalOrder,
 {
-    events
+    let pairs = events
         .filter(move |e| keep(e))
-        .map(|e| ((e.order_id.clone(), e.event_type, e.sequence), e))
-        .reduce_named("bronze: dedup by identity", |_identity, copies, output| {
-            // `copies` is sorted by value, so the first one with a positive count is the least.
-            if let Some((first, _)) = copies.iter().find(|(_, count)| *count > 0) {
-                output.push(((*first).clone(), 1));
-            }
-        })
-        .map(|(_identity, event)| event)
+        .map(|e| ((e.order_id.clone(), e.event_type, e.sequence), e));
+    least_per_key(pairs, "bronze: dedup by identity", |_identity, event| {
+        event.clone()
+    })
 }
 
 /// One copy of an identity, as [`orders_and_deliveries`] keeps it: the [`Event`] without the
@@ -93,9 +91,9 @@ enum Winner {
 }
 
 /// [`dedup`] of the `order_created` events, as [`Order`]s, and of the `delivered` events, as
-/// [`Delivery`]s: one reduce for both (the identity includes the type), keeping of each winner
-/// only what the views read. The raw text (body, `event_id`, `ts_raw`) stays in the reduce's
-/// input, where the tie-breaker needs it, and nowhere downstream.
+/// [`Delivery`]s: one [`least_per_key`] for both (the identity includes the type), keeping of
+/// each winner only what the views read. The raw text (body, `event_id`, `ts_raw`) stays in its
+/// state, where the tie-breaker needs it, and nowhere downstream.
 ///
 /// Every `Event` is moved, never cloned, into its projection: this is the only reader of the
 /// events besides the optional Postgres sink.
@@ -103,63 +101,56 @@ pub fn orders_and_deliveries<'s, T>(
     events: VecCollection<'s, T, Event>,
 ) -> (VecCollection<'s, T, Order>, VecCollection<'s, T, Delivery>)
 where
-    T: Timestamp + Lattice,
+    T: Timestamp + Lattice + TotalOrder,
 {
-    let winners = events
-        .flat_map(|e| {
-            let Event {
-                ts,
-                event_id,
-                body,
-                event_type,
-                order_id,
-                sequence,
-                gk_id,
-                location,
-                ts_raw,
-                items,
-            } = e;
-            if !matches!(event_type, EventType::OrderCreated | EventType::Delivered) {
-                return None;
+    let copies = events.flat_map(|e| {
+        let Event {
+            ts,
+            event_id,
+            body,
+            event_type,
+            order_id,
+            sequence,
+            gk_id,
+            location,
+            ts_raw,
+            items,
+        } = e;
+        if !matches!(event_type, EventType::OrderCreated | EventType::Delivered) {
+            return None;
+        }
+        let copy = Candidate {
+            ts,
+            event_id: Text::from(event_id),
+            body,
+            gk_id: Text::from(gk_id),
+            location: Text::from(location),
+            ts_raw,
+            items: items.into_iter().map(Line::from).collect(),
+        };
+        Some(((Text::from(order_id), event_type, sequence), copy))
+    });
+    let winners = least_per_key(
+        copies,
+        "bronze: dedup order_created and delivered by identity",
+        |(order_id, event_type, _), copy: &Candidate| {
+            if *event_type == EventType::OrderCreated {
+                Winner::Order(Order {
+                    order_id: order_id.clone(),
+                    ts: copy.ts,
+                    gk_id: copy.gk_id.clone(),
+                    location: copy.location.clone(),
+                    items: copy.items.clone(),
+                })
+            } else {
+                Winner::Delivery(Delivery {
+                    order_id: order_id.clone(),
+                    ts: copy.ts,
+                    location: copy.location.clone(),
+                })
             }
-            let copy = Candidate {
-                ts,
-                event_id: Text::from(event_id),
-                body,
-                gk_id: Text::from(gk_id),
-                location: Text::from(location),
-                ts_raw,
-                items: items.into_iter().map(Line::from).collect(),
-            };
-            Some(((Text::from(order_id), event_type, sequence), copy))
-        })
-        .reduce_named(
-            "bronze: dedup order_created and delivered by identity",
-            |(order_id, event_type, _), copies, output| {
-                // `copies` is sorted by value, so the first one with a positive count is the
-                // least.
-                let Some((copy, _)) = copies.iter().find(|(_, count)| *count > 0) else {
-                    return;
-                };
-                let winner = if *event_type == EventType::OrderCreated {
-                    Winner::Order(Order {
-                        order_id: order_id.clone(),
-                        ts: copy.ts,
-                        gk_id: copy.gk_id.clone(),
-                        location: copy.location.clone(),
-                        items: copy.items.clone(),
-                    })
-                } else {
-                    Winner::Delivery(Delivery {
-                        order_id: order_id.clone(),
-                        ts: copy.ts,
-                        location: copy.location.clone(),
-                    })
-                };
-                output.push((winner, 1));
-            },
-        )
-        .map(|(_identity, winner)| winner);
+        },
+    );
     let orders = winners.clone().flat_map(|w| match w {
         Winner::Order(o) => Some(o),
         Winner::Delivery(_) => None,

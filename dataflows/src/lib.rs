@@ -32,6 +32,7 @@ pub mod bronze;
 pub mod diff;
 pub mod gold;
 pub mod hash;
+pub mod least;
 pub mod model;
 pub mod money;
 pub mod refunds;
