@@ -85,16 +85,16 @@ pub(crate) fn silver_order_items(chosen: &[Event]) -> Vec<SilverOrderItem> {
     {
         for item in &event.items {
             rows.push(SilverOrderItem {
-                order_id: event.order_id.clone(),
-                gk_id: event.gk_id.clone(),
-                location: event.location.clone(),
+                order_id: event.order_id.as_str().into(),
+                gk_id: event.gk_id.as_str().into(),
+                location: event.location.as_str().into(),
                 order_ts: event.ts,
                 order_day: day_of(event.ts),
                 item_id: item.id,
                 menu_id: item.menu_id,
                 category_id: item.category_id,
                 brand_id: item.brand_id,
-                item_name: item.name.clone(),
+                item_name: item.name.as_str().into(),
                 price: item.price,
                 qty: item.qty,
                 extended_price: Money(item.price.0 * i64::from(item.qty)),
@@ -116,9 +116,9 @@ pub(crate) fn gold_order_header(silver: &[SilverOrderItem]) -> Multiset<GoldOrde
     let mut groups: BTreeMap<(String, String, String, Day), Acc> = BTreeMap::new();
     for row in silver {
         let key = (
-            row.order_id.clone(),
-            row.gk_id.clone(),
-            row.location.clone(),
+            row.order_id.to_string(),
+            row.gk_id.to_string(),
+            row.location.to_string(),
             row.order_day,
         );
         let acc = groups.entry(key).or_default();
@@ -184,7 +184,7 @@ pub(crate) fn gold_brand_sales_day(silver: &[SilverOrderItem]) -> Multiset<GoldB
     let mut groups: BTreeMap<(i32, Day), Acc> = BTreeMap::new();
     for row in silver {
         let acc = groups.entry((row.brand_id, row.order_day)).or_default();
-        acc.orders.insert(row.order_id.clone());
+        acc.orders.insert(row.order_id.to_string());
         acc.items += i64::from(row.qty);
         acc.revenue += row.extended_price.0;
     }
@@ -208,9 +208,9 @@ pub(crate) fn gold_location_sales_hourly(
     let mut groups: BTreeMap<(String, Micros), (BTreeSet<String>, i64)> = BTreeMap::new();
     for row in silver {
         let acc = groups
-            .entry((row.location.clone(), hour_of(row.order_ts)))
+            .entry((row.location.to_string(), hour_of(row.order_ts)))
             .or_default();
-        acc.0.insert(row.order_id.clone());
+        acc.0.insert(row.order_id.to_string());
         acc.1 += row.extended_price.0;
     }
     multiset(
@@ -388,7 +388,7 @@ mod tests {
         let repeated = tables
             .silver_order_items
             .iter()
-            .find(|(r, _)| r.order_id == "o1");
+            .find(|(r, _)| r.order_id.to_string() == "o1");
         assert_eq!(
             repeated.map(|(r, n)| (r.item_id, r.extended_price, *n)),
             Some((1, Money(5_000_000), 2))

@@ -211,15 +211,17 @@ pub struct DeadLetter {
     pub raw: String,
 }
 
-/// `silver_order_items`: one row per item per order.
+/// `silver_order_items`: one row per item per order. Ids and names are [`Text`] (which orders
+/// like `String`): this is the most numerous row of the job, held by the lake sink and sent
+/// between processes.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct SilverOrderItem {
     /// Order id.
-    pub order_id: String,
+    pub order_id: Text,
     /// Ghost kitchen id.
-    pub gk_id: String,
+    pub gk_id: Text,
     /// Location name.
-    pub location: String,
+    pub location: Text,
     /// `order_created` event time (µs UTC).
     pub order_ts: Micros,
     /// UTC day of `order_ts`.
@@ -233,7 +235,7 @@ pub struct SilverOrderItem {
     /// Brand id.
     pub brand_id: i32,
     /// Item name.
-    pub item_name: String,
+    pub item_name: Text,
     /// Unit price.
     pub price: Money,
     /// Quantity.

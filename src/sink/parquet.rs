@@ -162,15 +162,15 @@ pub fn encode_silver_order_items(
     let mut qty = Int32Builder::with_capacity(n);
     let mut extended_price = Float64Builder::with_capacity(n);
     for r in expand(rows) {
-        order_id.append_value(&r.order_id);
-        gk_id.append_value(&r.gk_id);
-        location.append_value(&r.location);
+        r.order_id.with_str(|s| order_id.append_value(s));
+        r.gk_id.with_str(|s| gk_id.append_value(s));
+        r.location.with_str(|s| location.append_value(s));
         order_ts.append_value(r.order_ts);
         item_id.append_value(r.item_id);
         menu_id.append_value(r.menu_id);
         category_id.append_value(r.category_id);
         brand_id.append_value(r.brand_id);
-        item_name.append_value(&r.item_name);
+        r.item_name.with_str(|s| item_name.append_value(s));
         price.append_value(r.price.to_f64());
         qty.append_value(r.qty);
         extended_price.append_value(r.extended_price.to_f64());

@@ -31,24 +31,30 @@ where
     T: Timestamp + Lattice,
 {
     orders.flat_map(|order| {
-        let order_id = order.order_id.to_text_string();
-        let gk_id = order.gk_id.to_text_string();
-        let location = order.location.to_text_string();
-        let ts = order.ts;
-        order.items.into_iter().map(move |item| SilverOrderItem {
-            order_id: order_id.clone(),
-            gk_id: gk_id.clone(),
-            location: location.clone(),
-            order_ts: ts,
-            order_day: day_of(ts),
-            item_id: item.id,
-            menu_id: item.menu_id,
-            category_id: item.category_id,
-            brand_id: item.brand_id,
-            item_name: item.name.to_text_string(),
-            price: item.price,
-            qty: item.qty,
-            extended_price: item.extended_price(),
+        let Order {
+            order_id,
+            ts,
+            gk_id,
+            location,
+            items,
+        } = order;
+        items.into_iter().map(move |item| {
+            let extended_price = item.extended_price();
+            SilverOrderItem {
+                order_id: order_id.clone(),
+                gk_id: gk_id.clone(),
+                location: location.clone(),
+                order_ts: ts,
+                order_day: day_of(ts),
+                item_id: item.id,
+                menu_id: item.menu_id,
+                category_id: item.category_id,
+                brand_id: item.brand_id,
+                item_name: item.name,
+                price: item.price,
+                qty: item.qty,
+                extended_price,
+            }
         })
     })
 }
@@ -81,6 +87,6 @@ mod tests {
         assert_eq!((*time, *count), (0, 2));
         assert_eq!(row.extended_price, Money(16_160_000));
         assert_eq!(row.order_day, 1);
-        assert_eq!(row.item_name, "Big Stack");
+        assert_eq!(row.item_name.to_text_string(), "Big Stack");
     }
 }
