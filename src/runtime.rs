@@ -674,6 +674,36 @@ struct Read {
     max_ts: Option<i64>,
 }
 
+/// What [`ingest_file`] reads a file into: its bronze columns, and owned events only for the
+/// records the dataflow reads that were not ingested before (a grown file's first records were).
+struct FileEvents {
+    bronze: parquet::BronzeColumns,
+    /// Records of this file already fed to the dataflow.
+    skip: usize,
+    with_order_events: bool,
+    /// (record index, event), in file order.
+    needed: Vec<(usize, Event)>,
+}
+
+impl crate::source::EventSink for FileEvents {
+    fn push(&mut self, event: crate::source::EventRef<'_>) {
+        let index = self.bronze.len();
+        self.bronze.push(&event);
+        if index >= self.skip && dataflow_needs(event.event_type, self.with_order_events) {
+            self.needed.push((index, event.into_event()));
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.bronze.len()
+    }
+
+    fn truncate(&mut self, len: usize) {
+        self.bronze.truncate(len);
+        self.needed.retain(|(index, _)| *index < len);
+    }
+}
+
 /// Reads and parses one landing file, inserts its events at the input's current time (with
 /// retention, also each one's retraction), writes its dead letters, and stages its bronze file.
 #[allow(clippy::too_many_arguments)]
@@ -693,23 +723,30 @@ fn ingest_file(
         stats_in,
         staged_bronze,
     } = sinks;
-    let parsed = match crate::source::parse_file(&file.path, &file.rel, max_record_bytes, buf) {
-        Ok(parsed) => parsed,
-        // Removed after it was listed: nothing to ingest, and not an error of the job.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Read::default()),
-        Err(e) => {
-            let letter = DeadLetter {
-                reason: "unreadable_file".into(),
-                detail: format!("reading the file failed: {e}"),
-                source_file: file.rel.clone(),
-                position: "file".into(),
-                raw: String::new(),
-            };
-            write_dead_letters(lake, &file.rel, &[letter])?;
-            stats_in.update("dead_letters:unreadable_file".into(), 1);
-            return Ok(Read::default());
-        }
+    let into = FileEvents {
+        bronze: parquet::BronzeColumns::default(),
+        skip: before.events,
+        with_order_events,
+        needed: Vec::new(),
     };
+    let parsed =
+        match crate::source::parse_file_into(&file.path, &file.rel, max_record_bytes, buf, into) {
+            Ok(parsed) => parsed,
+            // Removed after it was listed: nothing to ingest, and not an error of the job.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Read::default()),
+            Err(e) => {
+                let letter = DeadLetter {
+                    reason: "unreadable_file".into(),
+                    detail: format!("reading the file failed: {e}"),
+                    source_file: file.rel.clone(),
+                    position: "file".into(),
+                    raw: String::new(),
+                };
+                write_dead_letters(lake, &file.rel, &[letter])?;
+                stats_in.update("dead_letters:unreadable_file".into(), 1);
+                return Ok(Read::default());
+            }
+        };
     if !before.read {
         stats_in.update("files".into(), 1);
         before.read = true;
@@ -731,35 +768,36 @@ fn ingest_file(
         write_dead_letters(lake, &file.rel, &parsed.dead_letters)?;
     }
     before.dead = dead;
+    let FileEvents { bronze, needed, .. } = parsed.events;
     // Landing files are append-only: the records already ingested are the file's first ones.
-    let skip = before.events.min(parsed.events.len());
+    let total = bronze.len();
+    let skip = before.events.min(total);
+    let count = total - skip;
     let mut max_ts = None;
-    let count = parsed.events.len() - skip;
     if count > 0 {
+        let mut by_type = [0isize; EventType::ALL.len()];
+        for t in &bronze.event_types()[skip..] {
+            by_type[*t as usize] += 1;
+        }
+        for (t, n) in EventType::ALL.iter().zip(by_type) {
+            if n != 0 {
+                stats_in.update(format!("events:{}", t.as_str()), n);
+            }
+        }
+        max_ts = bronze.event_times()[skip..].iter().copied().max();
         let path = lake.join("all_events").join(bronze_file_name(&file.rel));
-        let batch = parquet::encode_all_events(&parsed.events)?;
+        let batch = bronze.finish()?;
         // A grown file restaged before its earlier version was committed supersedes it (both
         // use the same temp name).
         staged_bronze.retain(|(_, _, staged)| *staged != path);
         let tmp = parquet::stage_parquet(&path, &batch)?;
         staged_bronze.push((time, tmp, path));
-        let mut by_type: BTreeMap<&str, isize> = BTreeMap::new();
-        for event in &parsed.events[skip..] {
-            *by_type.entry(event.event_type.as_str()).or_insert(0) += 1;
-        }
-        for (kind, n) in by_type {
-            stats_in.update(format!("events:{kind}"), n);
-        }
-        before.events = parsed.events.len();
+        before.events = total;
         // Bronze is written above, straight from the file; the views only read order_created
         // and delivered (plus every non-ping type for the Postgres order_events table), so the
-        // rest never enters the dataflow.
+        // rest never became an owned event.
         let mut late = 0;
-        for event in parsed.events.into_iter().skip(skip) {
-            max_ts = max_ts.max(Some(event.ts));
-            if !dataflow_needs(event.event_type, with_order_events) {
-                continue;
-            }
+        for (_, event) in needed {
             match retention.map(|r| r.expiry(day_of(event.ts))) {
                 None => events_in.insert(event),
                 Some(expiry) if expiry > time => {

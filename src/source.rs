@@ -18,7 +18,8 @@ pub mod stream;
 pub use error::{ReadError, REASONS};
 pub use order::MAX_LINE_AMOUNT;
 pub use parse::{
-    parse_bytes, parse_bytes_with_limit, ParsedFile, DEFAULT_MAX_RECORD_BYTES, MAX_RAW_BYTES,
+    parse_bytes, parse_bytes_into, parse_bytes_with_limit, Parsed, ParsedFile,
+    DEFAULT_MAX_RECORD_BYTES, MAX_RAW_BYTES,
 };
-pub use record::parse_record;
-pub use stream::{parse_file, parse_reader, ReadStats, DEFAULT_CHUNK_BYTES};
+pub use record::{parse_record, EventRef, EventSink};
+pub use stream::{parse_file, parse_file_into, parse_reader, ReadStats, DEFAULT_CHUNK_BYTES};

@@ -6,15 +6,14 @@
 //! `reduce` keeps its input as an arrangement (a spine of batches, whose merges copy every
 //! value once more) and its output as a second arrangement. The de-duplication's values carry
 //! the raw body its tie-breaker needs, so that was the largest state of the whole job (a year
-//! of San Francisco: ~650 MB of the 1.5 GB heap peak). Here the state is one hash-map entry per
+//! of San Francisco: ~650 MB of the 1.5 GB heap peak). Here the state is one map entry per
 //! key with its distinct values and their counts; a time's output is recomputed only for the
 //! keys that time touched.
 //!
 //! Times must be totally ordered: a time is applied once the input frontier has passed it, and
 //! times are applied in order, so the output is the same for any batching or worker count.
 
-use std::collections::{BTreeMap, HashMap};
-use std::hash::Hash;
+use std::collections::BTreeMap;
 
 use differential_dataflow::hashable::Hashable;
 use differential_dataflow::lattice::Lattice;
@@ -34,7 +33,7 @@ pub fn least_per_key<'s, T, K, V, W, P>(
 ) -> VecCollection<'s, T, W>
 where
     T: Timestamp + Lattice + TotalOrder,
-    K: ExchangeData + Hash,
+    K: ExchangeData + Hashable,
     V: ExchangeData,
     W: Data,
     P: Fn(&K, &V) -> W + 'static,
@@ -44,8 +43,8 @@ where
         .inner
         .unary_frontier(exchange, name, move |_capability, _info| {
             // Updates by time, each time with the capability to emit its changes at.
-            let mut pending: BTreeMap<T, (Capability<T>, Vec<(K, V, isize)>)> = BTreeMap::new();
-            let mut state: HashMap<K, Copies<V>> = HashMap::new();
+            let mut pending: BTreeMap<T, Pending<T, K, V>> = BTreeMap::new();
+            let mut state: BTreeMap<K, Copies<V>> = BTreeMap::new();
             move |(input, frontier), output| {
                 input.for_each(|capability, data| {
                     for ((key, value), time, diff) in data.drain(..) {
@@ -94,6 +93,9 @@ where
         .as_collection()
 }
 
+/// One time's updates, and the capability to emit their changes at.
+type Pending<T, K, V> = (Capability<T>, Vec<(K, V, isize)>);
+
 /// The distinct values of one key with their nonzero counts, sorted by value.
 #[derive(Debug)]
 struct Copies<V>(Vec<(V, isize)>);
@@ -137,7 +139,7 @@ mod tests {
     fn by_reduce(epochs: Vec<Vec<((u8, u8), isize)>>) -> Vec<((u8, u8), u64, isize)> {
         run_epochs_with_diffs(epochs, |pairs| {
             pairs
-                .reduce(|_k, copies, out| {
+                .reduce_named("reduce", |_k, copies, out| {
                     if let Some((v, _)) = copies.iter().find(|(_, n)| *n > 0) {
                         out.push((**v, 1));
                     }
@@ -163,9 +165,7 @@ mod tests {
             + Sync
             + 'static,
     {
-        run_epochs(epochs, move |updates| {
-            build(updates.explode(|update| Some(update)))
-        })
+        run_epochs(epochs, move |updates| build(updates.explode(Some)))
     }
 
     #[test]

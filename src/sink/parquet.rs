@@ -15,7 +15,8 @@ use arrow_array::builder::{
     Date32Builder, Float64Builder, Int32Builder, Int64Builder, ListBuilder, StringBuilder,
     TimestampMicrosecondBuilder,
 };
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow_buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
@@ -23,10 +24,12 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use caspers_dataflows::model::{
-    Event, GoldBrandSalesDay, GoldItemSalesDay, GoldLocationSalesHourly, GoldOrderHeader,
-    SilverOrderItem,
+    Event, EventType, GoldBrandSalesDay, GoldItemSalesDay, GoldLocationSalesHourly,
+    GoldOrderHeader, SilverOrderItem,
 };
 use caspers_dataflows::refunds::RefundRecommendation;
+
+use crate::source::EventRef;
 
 /// Errors while encoding or publishing a Parquet file.
 #[derive(Debug, thiserror::Error)]
@@ -86,43 +89,157 @@ pub fn all_events_schema() -> SchemaRef {
     ]))
 }
 
+/// The bronze table of one landing file, filled as the reader decodes it: no owned event per
+/// record, and each text column is one buffer (most records are only ever written here).
+#[derive(Debug, Default)]
+pub struct BronzeColumns {
+    event_id: TextColumn,
+    event_type: Vec<EventType>,
+    ts: TextColumn,
+    gk_id: TextColumn,
+    location: TextColumn,
+    order_id: TextColumn,
+    sequence: Vec<i64>,
+    body: TextColumn,
+    event_ts: Vec<i64>,
+}
+
+impl BronzeColumns {
+    /// Appends one record.
+    pub fn push(&mut self, e: &EventRef<'_>) {
+        self.event_id.push(&e.event_id);
+        self.event_type.push(e.event_type);
+        self.ts.push(&e.ts_raw);
+        self.gk_id.push(&e.gk_id);
+        self.location.push(&e.location);
+        self.order_id.push(&e.order_id);
+        self.sequence.push(e.sequence);
+        self.body.push(e.body);
+        self.event_ts.push(e.ts);
+    }
+
+    /// Records appended.
+    pub fn len(&self) -> usize {
+        self.event_type.len()
+    }
+
+    /// Whether no record was appended.
+    pub fn is_empty(&self) -> bool {
+        self.event_type.is_empty()
+    }
+
+    /// Keeps the first `len` records.
+    pub fn truncate(&mut self, len: usize) {
+        for column in [
+            &mut self.event_id,
+            &mut self.ts,
+            &mut self.gk_id,
+            &mut self.location,
+            &mut self.order_id,
+            &mut self.body,
+        ] {
+            column.truncate(len);
+        }
+        self.event_type.truncate(len);
+        self.sequence.truncate(len);
+        self.event_ts.truncate(len);
+    }
+
+    /// Each record's type, in order.
+    pub fn event_types(&self) -> &[EventType] {
+        &self.event_type
+    }
+
+    /// Each record's event time, in order.
+    pub fn event_times(&self) -> &[i64] {
+        &self.event_ts
+    }
+
+    /// The record batch, in the order appended.
+    pub fn finish(self) -> Result<RecordBatch, ParquetError> {
+        let n = self.len();
+        let mut event_type = StringBuilder::with_capacity(n, n * 16);
+        for t in &self.event_type {
+            event_type.append_value(t.as_str());
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.event_id.finish()?),
+            Arc::new(event_type.finish()),
+            Arc::new(self.ts.finish()?),
+            Arc::new(self.gk_id.finish()?),
+            Arc::new(self.location.finish()?),
+            Arc::new(self.order_id.finish()?),
+            Arc::new(Int64Array::from(self.sequence)),
+            Arc::new(self.body.finish()?),
+            Arc::new(TimestampMicrosecondArray::from(self.event_ts).with_timezone("UTC")),
+        ];
+        Ok(RecordBatch::try_new(all_events_schema(), columns)?)
+    }
+}
+
 /// Encodes bronze events in the given order.
 pub fn encode_all_events(rows: &[Event]) -> Result<RecordBatch, ParquetError> {
-    // Sized up front: growing the body column's buffer alone copied ~1.4 GB per year of data.
-    let n = rows.len();
-    let body_bytes = rows.iter().map(|e| e.body.len()).sum();
-    let mut event_id = StringBuilder::with_capacity(n, n * 32);
-    let mut event_type = StringBuilder::with_capacity(n, n * 16);
-    let mut ts = StringBuilder::with_capacity(n, n * 26);
-    let mut gk_id = StringBuilder::with_capacity(n, n * 32);
-    let mut location = StringBuilder::with_capacity(n, n * 16);
-    let mut order_id = StringBuilder::with_capacity(n, n * 32);
-    let mut sequence = Int64Builder::with_capacity(n);
-    let mut body = StringBuilder::with_capacity(n, body_bytes);
-    let mut event_ts = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
+    let mut columns = BronzeColumns::default();
     for e in rows {
-        event_id.append_value(&e.event_id);
-        event_type.append_value(e.event_type.as_str());
-        ts.append_value(&e.ts_raw);
-        gk_id.append_value(&e.gk_id);
-        location.append_value(&e.location);
-        order_id.append_value(&e.order_id);
-        sequence.append_value(e.sequence);
-        body.append_value(&e.body);
-        event_ts.append_value(e.ts);
+        columns.push(&EventRef {
+            ts: e.ts,
+            event_type: e.event_type,
+            sequence: e.sequence,
+            event_id: e.event_id.as_str().into(),
+            order_id: e.order_id.as_str().into(),
+            gk_id: e.gk_id.as_str().into(),
+            location: e.location.as_str().into(),
+            ts_raw: e.ts_raw.as_str().into(),
+            body: &e.body,
+            items: Vec::new(),
+        });
     }
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(event_id.finish()),
-        Arc::new(event_type.finish()),
-        Arc::new(ts.finish()),
-        Arc::new(gk_id.finish()),
-        Arc::new(location.finish()),
-        Arc::new(order_id.finish()),
-        Arc::new(sequence.finish()),
-        Arc::new(body.finish()),
-        Arc::new(event_ts.finish()),
-    ];
-    Ok(RecordBatch::try_new(all_events_schema(), columns)?)
+    columns.finish()
+}
+
+/// A growing UTF-8 column: the strings' bytes back to back and where each ends, which is
+/// Arrow's own layout, so finishing moves the buffers instead of copying them.
+#[derive(Debug)]
+struct TextColumn {
+    offsets: Vec<i32>,
+    bytes: Vec<u8>,
+}
+
+impl Default for TextColumn {
+    fn default() -> Self {
+        TextColumn {
+            offsets: vec![0],
+            bytes: Vec::new(),
+        }
+    }
+}
+
+impl TextColumn {
+    fn push(&mut self, text: &str) {
+        self.bytes.extend_from_slice(text.as_bytes());
+        // Past 2 GiB of one column in one file the offsets saturate, and `finish` refuses.
+        self.offsets
+            .push(i32::try_from(self.bytes.len()).unwrap_or(i32::MAX));
+    }
+
+    fn truncate(&mut self, len: usize) {
+        self.offsets.truncate(len + 1);
+        let end = self.offsets.last().copied().unwrap_or(0);
+        self.bytes.truncate(usize::try_from(end).unwrap_or(0));
+    }
+
+    fn finish(self) -> Result<StringArray, ParquetError> {
+        if i32::try_from(self.bytes.len()).is_err() {
+            return Err(arrow_schema::ArrowError::OffsetOverflowError(self.bytes.len()).into());
+        }
+        let offsets = ScalarBuffer::from(self.offsets);
+        let offsets = OffsetBuffer::new(offsets);
+        Ok(StringArray::try_new(
+            offsets,
+            Buffer::from_vec(self.bytes),
+            None,
+        )?)
+    }
 }
 
 /// Schema of `silver_order_items` files (`order_day` is the partition directory).

@@ -23,7 +23,7 @@
 use caspers_dataflows::model::{DeadLetter, Event};
 
 use super::error::ReadError;
-use super::record::{decode_array, parse_record};
+use super::record::{decode_array, parse_record_into, EventSink};
 use super::split::{
     balanced_end, count_newlines, lines, skip_ws, split_array, split_values, ArrayPiece, ValuePiece,
 };
@@ -34,14 +34,18 @@ pub const DEFAULT_MAX_RECORD_BYTES: usize = 10 * 1024 * 1024;
 /// Longest `raw` text kept in a dead letter, in bytes.
 pub const MAX_RAW_BYTES: usize = 4096;
 
-/// What one file yields: its good events in file order and one dead letter per bad record.
+/// What one file yields: its good events in file order (in an [`EventSink`] of the caller's
+/// choice) and one dead letter per bad record.
 #[derive(Debug, Default, Clone)]
-pub struct ParsedFile {
+pub struct Parsed<S> {
     /// Well-formed events, in file order.
-    pub events: Vec<Event>,
+    pub events: S,
     /// Rejected records, in file order.
     pub dead_letters: Vec<DeadLetter>,
 }
+
+/// [`Parsed`] into owned [`Event`]s.
+pub type ParsedFile = Parsed<Vec<Event>>;
 
 /// Parses the bytes of `source_file` (a path relative to the landing dir, used in dead
 /// letters) with the default record size limit.
@@ -56,10 +60,21 @@ pub fn parse_bytes_with_limit(
     bytes: &[u8],
     max_record_bytes: usize,
 ) -> ParsedFile {
+    // ~500 bytes per event in the original's files; a guess, not a bound.
+    let events = Vec::with_capacity(bytes.len() / 512);
+    parse_bytes_into(source_file, bytes, max_record_bytes, events)
+}
+
+/// [`parse_bytes_with_limit`] into `events`.
+pub fn parse_bytes_into<S: EventSink>(
+    source_file: &str,
+    bytes: &[u8],
+    max_record_bytes: usize,
+    events: S,
+) -> Parsed<S> {
     let mut reader = Reader {
         bytes,
-        // ~500 bytes per event in the original's files; a guess, not a bound.
-        collector: Collector::new(source_file, max_record_bytes, bytes.len() / 512),
+        collector: Collector::new(source_file, max_record_bytes, events),
     };
     let body_start = if bytes.starts_with(b"\xEF\xBB\xBF") {
         3
@@ -107,12 +122,12 @@ impl std::fmt::Display for Position {
     }
 }
 
-struct Reader<'a> {
+struct Reader<'a, S> {
     bytes: &'a [u8],
-    collector: Collector<'a>,
+    collector: Collector<'a, S>,
 }
 
-impl Reader<'_> {
+impl<S: EventSink> Reader<'_, S> {
     /// The happy path for arrays: one serde pass over the whole file. Taken only when no
     /// record can exceed the size limit (the file itself does not) and the file is valid
     /// UTF-8; returns `false`, having added nothing, when the file is not a well-formed array
@@ -225,22 +240,25 @@ impl Reader<'_> {
 /// Turns one record's bytes into an event or a dead letter. Both the whole-file reader above
 /// and the streaming one ([`super::stream`]) go through it, so a record gives the same result
 /// whichever path read it.
-pub(crate) struct Collector<'a> {
+pub(crate) struct Collector<'a, S> {
     source_file: &'a str,
     /// Records longer than this are rejected as `too_large`.
     pub(crate) max_record_bytes: usize,
-    pub(crate) parsed: ParsedFile,
+    pub(crate) parsed: Parsed<S>,
+    /// Where each record's body is unescaped, reused.
+    scratch: String,
 }
 
-impl<'a> Collector<'a> {
-    pub(crate) fn new(source_file: &'a str, max_record_bytes: usize, events: usize) -> Self {
+impl<'a, S: EventSink> Collector<'a, S> {
+    pub(crate) fn new(source_file: &'a str, max_record_bytes: usize, events: S) -> Self {
         Collector {
             source_file,
             max_record_bytes,
-            parsed: ParsedFile {
-                events: Vec::with_capacity(events),
+            parsed: Parsed {
+                events,
                 dead_letters: Vec::new(),
             },
+            scratch: String::new(),
         }
     }
 
@@ -254,7 +272,7 @@ impl<'a> Collector<'a> {
             return self.reject(position, bytes, &error);
         }
         let result = match std::str::from_utf8(bytes) {
-            Ok(text) => parse_record(text),
+            Ok(text) => parse_record_into(text, &mut self.scratch),
             Err(e) => Err(ReadError::NotUtf8 {
                 offset: e.valid_up_to(),
             }),

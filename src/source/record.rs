@@ -5,8 +5,11 @@
 //! whose fields are `Field`s: a visitor that accepts any JSON value without failing, so a
 //! wrong type surfaces as a precise `bad_type` for *that* field instead of serde's opaque
 //! message, and strings without escapes are borrowed from the input. The body is kept as
-//! raw text and unescaped once into the event's `body`; only `order_created` bodies are parsed
-//! further ([`super::order`]), every other body is only checked to be a JSON object.
+//! raw text and unescaped once into a reused scratch buffer; only `order_created` bodies are
+//! parsed further ([`super::order`]), every other body is only checked to be a JSON object.
+//! A decoded record is an [`EventRef`] borrowing all of that, handed to an [`EventSink`]: the
+//! runtime's sink copies most records straight into bronze columns and makes an owned
+//! [`Event`] only of those the views read.
 //!
 //! Checks run in this order, and the first failure wins: `event_type`, `ts`, `order_id`,
 //! `gk_id`, `location`, `sequence`/`seq`, `event_id`, `body`.
@@ -14,8 +17,9 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use caspers_dataflows::model::{Event, EventType};
+use caspers_dataflows::model::{Event, EventType, Item};
 use caspers_dataflows::time::parse_timestamp;
+use caspers_dataflows::time::Micros;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -160,6 +164,16 @@ fn malformed(err: &serde_json::Error) -> ReadError {
 
 /// Decodes one record's text (a JSON object) into an event.
 pub fn parse_record(text: &str) -> Result<Event, ReadError> {
+    let mut scratch = String::new();
+    parse_record_into(text, &mut scratch).map(EventRef::into_event)
+}
+
+/// [`parse_record`] without copying: the event borrows from `text`, and its body from
+/// `scratch` (cleared and reused).
+pub(crate) fn parse_record_into<'e>(
+    text: &'e str,
+    scratch: &'e mut String,
+) -> Result<EventRef<'e>, ReadError> {
     let trimmed = text.trim_start();
     if !trimmed.starts_with('{') {
         // Tell "valid JSON, but not an object" apart from "not JSON at all".
@@ -175,7 +189,78 @@ pub fn parse_record(text: &str) -> Result<Event, ReadError> {
     // With every field lenient, the only data errors left are duplicate keys, which make the
     // record ambiguous: treat them as malformed too.
     let raw: RawRecord<'_> = serde_json::from_str(text).map_err(|e| malformed(&e))?;
-    build_event(raw)
+    build_event(raw, scratch)
+}
+
+/// A well-formed record whose text borrows from the file (and its body from a scratch
+/// buffer): a sink can store it without an allocation per field. Most events are only ever
+/// written to bronze, so most never become an owned [`Event`].
+#[derive(Debug)]
+pub struct EventRef<'e> {
+    /// Event time, microseconds since the Unix epoch, UTC.
+    pub ts: Micros,
+    /// Event type.
+    pub event_type: EventType,
+    /// `sequence` (or `seq`).
+    pub sequence: i64,
+    /// `event_id`; empty when the record had none.
+    pub event_id: Cow<'e, str>,
+    /// Order id.
+    pub order_id: Cow<'e, str>,
+    /// Ghost kitchen id.
+    pub gk_id: Cow<'e, str>,
+    /// Location name.
+    pub location: Cow<'e, str>,
+    /// `ts` as written.
+    pub ts_raw: Cow<'e, str>,
+    /// The body, unescaped.
+    pub body: &'e str,
+    /// The parsed items of an `order_created` body; empty for every other type.
+    pub items: Vec<Item>,
+}
+
+impl EventRef<'_> {
+    /// The owned event.
+    pub fn into_event(self) -> Event {
+        Event {
+            ts: self.ts,
+            event_id: self.event_id.into_owned(),
+            body: self.body.to_owned(),
+            event_type: self.event_type,
+            order_id: self.order_id.into_owned(),
+            sequence: self.sequence,
+            gk_id: self.gk_id.into_owned(),
+            location: self.location.into_owned(),
+            ts_raw: self.ts_raw.into_owned(),
+            items: self.items,
+        }
+    }
+}
+
+/// Where the readers put the good records of a file, in file order.
+pub trait EventSink {
+    /// Takes one record.
+    fn push(&mut self, event: EventRef<'_>);
+    /// How many records it took.
+    fn len(&self) -> usize;
+    /// Whether it took none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Forgets every record after the first `len` (the array fast path gives up half-way).
+    fn truncate(&mut self, len: usize);
+}
+
+impl EventSink for Vec<Event> {
+    fn push(&mut self, event: EventRef<'_>) {
+        Vec::push(self, event.into_event());
+    }
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+    fn truncate(&mut self, len: usize) {
+        Vec::truncate(self, len);
+    }
 }
 
 /// Decodes a whole JSON array of records in one serde pass: good events are appended to
@@ -184,14 +269,14 @@ pub fn parse_record(text: &str) -> Result<Event, ReadError> {
 /// the caller then falls back to splitting the array and decoding element by element, which
 /// isolates the damage. This path skips that split, a per-record UTF-8 check and a parser
 /// per record: on the original's files it is the difference that matters.
-pub(crate) fn decode_array(
+pub(crate) fn decode_array<S: EventSink>(
     text: &str,
-    events: &mut Vec<Event>,
+    events: &mut S,
 ) -> Result<Vec<(usize, ReadError)>, serde_json::Error> {
-    struct ArrayVisitor<'v> {
-        events: &'v mut Vec<Event>,
+    struct ArrayVisitor<'v, S> {
+        events: &'v mut S,
     }
-    impl<'de> Visitor<'de> for ArrayVisitor<'_> {
+    impl<'de, S: EventSink> Visitor<'de> for ArrayVisitor<'_, S> {
         type Value = Vec<(usize, ReadError)>;
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str("an array of event objects")
@@ -199,8 +284,9 @@ pub(crate) fn decode_array(
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
             let mut failures = Vec::new();
             let mut index = 0;
+            let mut scratch = String::new();
             while let Some(raw) = seq.next_element::<RawRecord<'de>>()? {
-                match build_event(raw) {
+                match build_event(raw, &mut scratch) {
                     Ok(event) => self.events.push(event),
                     Err(error) => failures.push((index, error)),
                 }
@@ -215,7 +301,7 @@ pub(crate) fn decode_array(
     Ok(failures)
 }
 
-fn build_event(raw: RawRecord<'_>) -> Result<Event, ReadError> {
+fn build_event<'e>(raw: RawRecord<'e>, scratch: &'e mut String) -> Result<EventRef<'e>, ReadError> {
     let event_type = match raw.event_type {
         None => return Err(missing(Path::Top("event_type"))),
         Some(Field::Str(name)) => {
@@ -245,31 +331,32 @@ fn build_event(raw: RawRecord<'_>) -> Result<Event, ReadError> {
     };
     let sequence = i64::try_from(sequence).unwrap_or(i64::MAX);
     let event_id = match raw.event_id {
-        None => String::new(),
-        Some(Field::Str(s)) => s.into_owned(),
+        None => Cow::Borrowed(""),
+        Some(Field::Str(s)) => s,
         Some(other) => return Err(bad_type(Path::Top("event_id"), "a string", &other)),
     };
-    let body = body_text(raw.body)?;
+    body_text(raw.body, scratch)?;
+    let body = scratch.as_str();
     let items = if event_type == EventType::OrderCreated {
-        super::order::parse_items(&body)?
+        super::order::parse_items(body)?
     } else {
         // Every body must be a JSON object; typed bodies other than order_created are not
         // needed by any view yet, so checking syntax is enough (no allocation).
-        serde_json::from_str::<IgnoredAny>(&body).map_err(|e| ReadError::BadBody {
+        serde_json::from_str::<IgnoredAny>(body).map_err(|e| ReadError::BadBody {
             problem: format!("not valid JSON: {e}"),
         })?;
         Vec::new()
     };
-    Ok(Event {
+    Ok(EventRef {
         ts,
-        event_id,
-        body,
         event_type,
-        order_id: order_id.into_owned(),
         sequence,
-        gk_id: gk_id.into_owned(),
-        location: location.into_owned(),
-        ts_raw: ts_raw.into_owned(),
+        event_id,
+        order_id,
+        gk_id,
+        location,
+        ts_raw,
+        body,
         items,
     })
 }
@@ -341,18 +428,19 @@ fn parse_int_text(text: &str) -> Option<i128> {
     Some(if negative { -n } else { n })
 }
 
-/// The body as a JSON text: a string holding a JSON object (the original), or an object
-/// given inline (its text is stored as is).
-fn body_text(body: Option<&RawValue>) -> Result<String, ReadError> {
+/// The body as a JSON text, into `out` (cleared first): a string holding a JSON object (the
+/// original), or an object given inline (its text is stored as is).
+fn body_text(body: Option<&RawValue>, out: &mut String) -> Result<(), ReadError> {
     let missing_body = || ReadError::BadBody {
         problem: "missing or null".to_owned(),
     };
     let raw = body.ok_or_else(missing_body)?.get();
-    let inner = match raw.as_bytes().first() {
-        Some(b'"') => unescape(raw).ok_or_else(|| ReadError::BadBody {
+    out.clear();
+    match raw.as_bytes().first() {
+        Some(b'"') => unescape_into(raw, out).ok_or_else(|| ReadError::BadBody {
             problem: "string holds an invalid escape (e.g. a lone surrogate)".to_owned(),
         })?,
-        Some(b'{') => raw.to_owned(),
+        Some(b'{') => out.push_str(raw),
         Some(b'n') => return Err(missing_body()),
         _ => {
             return Err(ReadError::BadBody {
@@ -362,26 +450,26 @@ fn body_text(body: Option<&RawValue>) -> Result<String, ReadError> {
                 ),
             })
         }
-    };
-    if !inner.trim_start().starts_with('{') {
-        let found = match serde_json::from_str::<IgnoredAny>(&inner) {
-            Ok(_) => json_kind(&inner).to_owned(),
-            Err(_) => format!("text that is not JSON ({:?})", excerpt(&inner)),
+    }
+    if !out.trim_start().starts_with('{') {
+        let found = match serde_json::from_str::<IgnoredAny>(out) {
+            Ok(_) => json_kind(out).to_owned(),
+            Err(_) => format!("text that is not JSON ({:?})", excerpt(out)),
         };
         return Err(ReadError::BadBody {
             problem: format!("expected a JSON object, found {found}"),
         });
     }
-    Ok(inner)
+    Ok(())
 }
 
 /// The value of a JSON string literal (quotes included) that serde_json has already checked
-/// for syntax, in one allocation of the literal's size. `None` on an escape that does not
-/// decode (a lone UTF-16 surrogate), which serde_json would reject too.
-fn unescape(literal: &str) -> Option<String> {
+/// for syntax, appended to `out`. `None` on an escape that does not decode (a lone UTF-16
+/// surrogate), which serde_json would reject too.
+fn unescape_into(literal: &str, out: &mut String) -> Option<()> {
     let inner = literal.strip_prefix('"')?.strip_suffix('"')?;
     let bytes = inner.as_bytes();
-    let mut out = String::with_capacity(inner.len());
+    out.reserve(inner.len());
     let mut i = 0;
     while let Some(at) = memchr::memchr(b'\\', bytes.get(i..)?) {
         let esc = i + at;
@@ -419,7 +507,7 @@ fn unescape(literal: &str) -> Option<String> {
         out.push(decoded);
     }
     out.push_str(inner.get(i..)?);
-    Some(out)
+    Some(())
 }
 
 /// Four hex digits as a number.
@@ -434,6 +522,11 @@ fn hex4(digits: &[u8]) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn unescape(literal: &str) -> Option<String> {
+        let mut out = String::new();
+        unescape_into(literal, &mut out).map(|()| out)
+    }
 
     #[test]
     fn integer_text_forms() {

@@ -24,9 +24,10 @@ use memchr::memchr;
 
 use super::error::ReadError;
 use super::parse::{
-    after_array, empty_element, parse_bytes_with_limit, truncated_element, truncated_line,
-    truncated_value, unclosed_array, Collector, ParsedFile, Position, MAX_RAW_BYTES,
+    after_array, empty_element, parse_bytes_into, truncated_element, truncated_line,
+    truncated_value, unclosed_array, Collector, Parsed, ParsedFile, Position, MAX_RAW_BYTES,
 };
+use super::record::EventSink;
 use super::split::{count_newlines, is_ws, skip_ws, BalanceScan, ElementScan, ElementStop};
 
 /// Bytes read at a time when streaming: enough that system calls and the copies of records
@@ -58,6 +59,17 @@ pub fn parse_file(
     max_record_bytes: usize,
     buf: &mut Vec<u8>,
 ) -> io::Result<ParsedFile> {
+    parse_file_into(path, source_file, max_record_bytes, buf, Vec::new())
+}
+
+/// [`parse_file`] into `events`.
+pub fn parse_file_into<S: EventSink>(
+    path: &Path,
+    source_file: &str,
+    max_record_bytes: usize,
+    buf: &mut Vec<u8>,
+    events: S,
+) -> io::Result<Parsed<S>> {
     let mut file = File::open(path)?;
     let len = file.metadata()?.len();
     let (parsed, _) = read_sized(
@@ -67,6 +79,7 @@ pub fn parse_file(
         max_record_bytes,
         DEFAULT_CHUNK_BYTES,
         buf,
+        events,
     )?;
     Ok(parsed)
 }
@@ -83,18 +96,26 @@ pub fn parse_reader<R: Read + Seek>(
     buf: &mut Vec<u8>,
 ) -> io::Result<(ParsedFile, ReadStats)> {
     buf.clear();
-    stream(reader, source_file, max_record_bytes, chunk_bytes, buf)
+    stream(
+        reader,
+        source_file,
+        max_record_bytes,
+        chunk_bytes,
+        buf,
+        Vec::new(),
+    )
 }
 
 /// Reads whole when `len` (the file's length when opened) is within the limit, else streams.
-fn read_sized<R: Read + Seek>(
+fn read_sized<R: Read + Seek, S: EventSink>(
     mut reader: R,
     len: u64,
     source_file: &str,
     max_record_bytes: usize,
     chunk_bytes: usize,
     buf: &mut Vec<u8>,
-) -> io::Result<(ParsedFile, ReadStats)> {
+    events: S,
+) -> io::Result<(Parsed<S>, ReadStats)> {
     buf.clear();
     let small = usize::try_from(len).ok().filter(|&n| n <= max_record_bytes);
     if let Some(len) = small {
@@ -112,23 +133,31 @@ fn read_sized<R: Read + Seek>(
                 bytes_read: u64::try_from(buf.len()).unwrap_or(u64::MAX),
             };
             return Ok((
-                parse_bytes_with_limit(source_file, buf, max_record_bytes),
+                parse_bytes_into(source_file, buf, max_record_bytes, events),
                 stats,
             ));
         }
     }
-    stream(reader, source_file, max_record_bytes, chunk_bytes, buf)
+    stream(
+        reader,
+        source_file,
+        max_record_bytes,
+        chunk_bytes,
+        buf,
+        events,
+    )
 }
 
 /// The streaming driver. `buf` may already hold the first bytes of the input (read by
 /// [`read_sized`]); `reader` is positioned just after them.
-fn stream<R: Read + Seek>(
+fn stream<R: Read + Seek, S: EventSink>(
     mut reader: R,
     source_file: &str,
     max_record_bytes: usize,
     chunk_bytes: usize,
     buf: &mut Vec<u8>,
-) -> io::Result<(ParsedFile, ReadStats)> {
+    events: S,
+) -> io::Result<(Parsed<S>, ReadStats)> {
     let chunk_bytes = chunk_bytes.max(1);
     let mut read = u64::try_from(buf.len()).unwrap_or(u64::MAX);
     // Where the input's offset 0 is in the reader, for going back to the first value.
@@ -147,7 +176,7 @@ fn stream<R: Read + Seek>(
         read = u64::try_from(filled).unwrap_or(u64::MAX);
         buf.truncate(filled);
     }
-    let mut machine = Machine::new(source_file, max_record_bytes);
+    let mut machine = Machine::new(source_file, max_record_bytes, events);
     let mut peak = 0;
     // File offset of `buf[0]`, and where in `buf` the unscanned bytes start.
     let mut base: usize = 0;
@@ -243,8 +272,8 @@ impl Phase {
 }
 
 /// The streaming reader's state between chunks.
-struct Machine<'a> {
-    out: Collector<'a>,
+struct Machine<'a, S> {
+    out: Collector<'a, S>,
     phase: Phase,
     /// File offset of the current chunk's first byte.
     base: usize,
@@ -280,10 +309,10 @@ struct Machine<'a> {
     last: u8,
 }
 
-impl<'a> Machine<'a> {
-    fn new(source_file: &'a str, max_record_bytes: usize) -> Self {
+impl<'a, S: EventSink> Machine<'a, S> {
+    fn new(source_file: &'a str, max_record_bytes: usize, events: S) -> Self {
         Machine {
-            out: Collector::new(source_file, max_record_bytes, 0),
+            out: Collector::new(source_file, max_record_bytes, events),
             phase: Phase::Detect,
             base: 0,
             first: 0,
@@ -591,7 +620,11 @@ impl<'a> Machine<'a> {
 }
 
 /// Decodes a record, or dead-letters it as `too_large` from what was kept of it.
-fn record_piece(out: &mut Collector<'_>, position: Position, record: PieceView<'_>) {
+fn record_piece<S: EventSink>(
+    out: &mut Collector<'_, S>,
+    position: Position,
+    record: PieceView<'_>,
+) {
     let limit = out.max_record_bytes;
     if record.content_len > limit {
         let error = ReadError::TooLarge {

@@ -8,6 +8,7 @@ use std::cell::Cell;
 use std::io::Cursor;
 
 use super::*;
+use crate::source::parse_bytes_with_limit;
 
 // What a test's thread has allocated and not freed, and the most it ever had: an account
 // of memory the reader cannot get wrong, unlike its own `ReadStats`. Per thread, since
@@ -247,7 +248,8 @@ fn a_file_that_grew_after_its_length_was_taken_is_streamed() {
         for said in [0, u64::try_from(limit).unwrap()] {
             let mut buf = Vec::new();
             let reader = Cursor::new(text.as_bytes());
-            let (parsed, stats) = read_sized(reader, said, "g.json", limit, 7, &mut buf).unwrap();
+            let (parsed, stats) =
+                read_sized(reader, said, "g.json", limit, 7, &mut buf, Vec::new()).unwrap();
             assert!(stats.streamed);
             if *text == pretty {
                 // The first object is longer than the bytes read before streaming.
@@ -267,7 +269,16 @@ fn a_file_that_grew_after_its_length_was_taken_is_streamed() {
     let limit = array.len();
     let said = u64::try_from(limit).unwrap();
     let reader = Cursor::new(array.as_bytes());
-    let (parsed, stats) = read_sized(reader, said, "g.json", limit, 7, &mut Vec::new()).unwrap();
+    let (parsed, stats) = read_sized(
+        reader,
+        said,
+        "g.json",
+        limit,
+        7,
+        &mut Vec::new(),
+        Vec::new(),
+    )
+    .unwrap();
     assert!(!stats.streamed);
     assert_eq!(parsed.events.len(), 3);
 }
