@@ -13,7 +13,7 @@ use caspers::generator::GeneratedEvent;
 use caspers::runtime::bronze_file_name;
 use hdrhistogram::Histogram;
 
-use crate::measure::{remove_dir, wait_any};
+use crate::measure::{remove_dir, vm_hwm, wait_any};
 
 /// The follow-mode measurement's outcome.
 #[derive(Debug)]
@@ -117,6 +117,7 @@ pub fn follow(
     }
 
     let child = guard.0.take().context("follow child")?;
+    let hwm = vm_hwm(child.id());
     // SAFETY: plain kill(2) of our own child, by its pid.
     unsafe {
         libc::kill(
@@ -130,7 +131,7 @@ pub fn follow(
         history_seconds,
         histogram,
         batch,
-        peak_rss: cost.peak_rss,
+        peak_rss: hwm.unwrap_or(cost.peak_rss),
     })
 }
 

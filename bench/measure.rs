@@ -1,12 +1,41 @@
-//! Measuring subprocesses and the machine: wall time, CPU time and peak RSS of a child (from
-//! `wait4`'s rusage, which covers the child and every descendant it waited for), the machine's
+//! Measuring subprocesses and the machine: wall time and CPU time of a child (from `wait4`'s
+//! rusage), its peak RSS (its own `VmHWM`, read while it runs; see [`vm_hwm`]), the machine's
 //! cores, memory and load, and the current time for the results file.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+
+/// The peak resident set of a running process, bytes (`VmHWM` in `/proc/PID/status`).
+///
+/// For a child that is still running this is the one to use: `wait4`'s `ru_maxrss` also counts
+/// the parent's resident set at the moment of the spawn (the child shares the parent's memory
+/// until it execs, and the kernel keeps that high-water mark across the exec), so a bench
+/// process holding a few GB of events reported ~3.8 GB for a `--follow` job that peaked at
+/// 1.3 GB. `VmHWM` belongs to the exec'd program's own memory.
+pub fn vm_hwm(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Reads the child's `VmHWM` every few milliseconds until `done`: the last value read is its
+/// peak, short of whatever it grew in its last milliseconds.
+fn watch_hwm(pid: u32, done: Arc<AtomicBool>) -> std::thread::JoinHandle<Option<u64>> {
+    std::thread::spawn(move || {
+        let mut peak = None;
+        while !done.load(Ordering::Relaxed) {
+            peak = peak.max(vm_hwm(pid));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        peak
+    })
+}
 
 /// What one finished subprocess cost.
 #[derive(Clone, Debug, Default)]
@@ -15,7 +44,7 @@ pub struct Cost {
     pub wall: f64,
     /// User + system CPU seconds of the child and its waited-for descendants.
     pub cpu: f64,
-    /// Peak resident set size in bytes (the largest single process of the tree).
+    /// Peak resident set size of the child process, bytes.
     pub peak_rss: u64,
     /// Captured standard output.
     pub stdout: String,
@@ -51,6 +80,8 @@ pub fn wait_any(mut child: Child, started: Instant, what: &str) -> anyhow::Resul
             text
         })
     });
+    let done = Arc::new(AtomicBool::new(false));
+    let watcher = watch_hwm(child.id(), done.clone());
     let pid = libc::pid_t::try_from(child.id()).context("pid out of range")?;
     let mut status: libc::c_int = 0;
     // SAFETY: an all-zero `rusage` is a valid value of this plain C struct.
@@ -63,11 +94,15 @@ pub fn wait_any(mut child: Child, started: Instant, what: &str) -> anyhow::Resul
         "wait4 on {what} failed: {}",
         std::io::Error::last_os_error()
     );
+    done.store(true, Ordering::Relaxed);
+    let watched = watcher.join().ok().flatten();
     let stdout = reader.and_then(|r| r.join().ok()).unwrap_or_default();
     let cost = Cost {
         wall,
         cpu: timeval_secs(usage.ru_utime) + timeval_secs(usage.ru_stime),
-        peak_rss: u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024,
+        // The child's own high-water mark when it lived long enough to be read; `ru_maxrss`
+        // (see `vm_hwm`) only for a child too short-lived for that.
+        peak_rss: watched.unwrap_or(u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024),
         stdout,
     };
     Ok((status, cost))
