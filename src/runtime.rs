@@ -561,7 +561,11 @@ fn run_worker(
                 recent.pop_front();
             }
             if let (3, Some(&target)) = (recent.len(), recent.front()) {
-                worker.step_while(|| probe.less_than(&target));
+                // Parked, not spinning, while a peer finishes: with two processes on two cores
+                // a spinning worker takes the core its own network threads need.
+                while probe.less_than(&target) {
+                    worker.step_or_park(None);
+                }
             }
         } else if !args.follow {
             break;
