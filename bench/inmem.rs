@@ -29,8 +29,8 @@ macro_rules! build_views {
         $worker.dataflow_named("bench", |scope| {
             let (input, events) = scope.new_collection::<Event, isize>();
             let views = caspers_dataflows::build_all(events);
+            views.silver_order_items().probe_with(&$probe);
             views.all_events.probe_with(&$probe);
-            views.silver_order_items.probe_with(&$probe);
             views.gold_order_header.probe_with(&$probe);
             views.gold_item_sales_day.probe_with(&$probe);
             views.gold_brand_sales_day.probe_with(&$probe);

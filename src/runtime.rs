@@ -421,7 +421,8 @@ fn run_worker(
                 });
             let views = caspers_dataflows::build_all_with(events, params.clone());
             let rows = views
-                .silver_order_items
+                .orders
+                .clone()
                 .map(LakeRow::Silver)
                 .concat(views.gold_order_header.map(LakeRow::OrderHeader))
                 .concat(views.gold_item_sales_day.map(LakeRow::ItemSalesDay))

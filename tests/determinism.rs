@@ -61,8 +61,8 @@ fn run_dataflow(workers: usize, epochs: &[Vec<Event>], stepwise: bool) -> Output
         let mut input = worker.dataflow::<u64, _, _>(|scope| {
             let (handle, events) = scope.new_collection::<Event, isize>();
             let views = caspers_dataflows::build_all(events);
+            capture(views.silver_order_items().probe_with(&probe).inner, &s1);
             capture(views.all_events.probe_with(&probe).inner, &s0);
-            capture(views.silver_order_items.probe_with(&probe).inner, &s1);
             capture(views.gold_order_header.probe_with(&probe).inner, &s2);
             capture(views.gold_item_sales_day.probe_with(&probe).inner, &s3);
             capture(views.gold_brand_sales_day.probe_with(&probe).inner, &s4);

@@ -49,7 +49,7 @@ use timely::order::TotalOrder;
 use timely::progress::Timestamp;
 
 use model::{
-    Event, GoldBrandSalesDay, GoldItemSalesDay, GoldLocationSalesHourly, GoldOrderHeader,
+    Event, GoldBrandSalesDay, GoldItemSalesDay, GoldLocationSalesHourly, GoldOrderHeader, Order,
     SilverOrderItem,
 };
 use refunds::{RefundPolicy, RefundRecommendation};
@@ -59,8 +59,9 @@ use time::Micros;
 pub struct Views<'s, T: Timestamp> {
     /// Bronze: every well-formed event as ingested.
     pub all_events: VecCollection<'s, T, Event>,
-    /// Silver: one row per item per (de-duplicated) order.
-    pub silver_order_items: VecCollection<'s, T, SilverOrderItem>,
+    /// The de-duplicated orders, which silver explodes into item rows: see
+    /// [`Views::silver_order_items`].
+    pub orders: VecCollection<'s, T, Order>,
     /// Gold: per-order totals.
     pub gold_order_header: VecCollection<'s, T, GoldOrderHeader>,
     /// Gold: per item and day.
@@ -71,6 +72,15 @@ pub struct Views<'s, T: Timestamp> {
     pub gold_location_sales_hourly: VecCollection<'s, T, GoldLocationSalesHourly>,
     /// One refund recommendation per sampled delivered order.
     pub refund_recommendations: VecCollection<'s, T, RefundRecommendation>,
+}
+
+impl<'s, T: Timestamp + Lattice> Views<'s, T> {
+    /// Silver: one row per item per (de-duplicated) order. Built on request: the runtime's lake
+    /// sink takes [`Views::orders`] instead and explodes them when it writes a file, which keeps
+    /// one order rather than ~4 rows per order in memory and on the wire.
+    pub fn silver_order_items(&self) -> VecCollection<'s, T, SilverOrderItem> {
+        silver::order_items::order_items(self.orders.clone())
+    }
 }
 
 /// Parameters of the views that are not data: the refund policy and the live/historical split.
@@ -111,7 +121,7 @@ where
     let all_events = bronze::all_events(events);
     let (orders, deliveries) = bronze::orders_and_deliveries(all_events.clone());
     Views {
-        silver_order_items: silver::order_items::order_items(orders.clone()),
+        orders: orders.clone(),
         gold_order_header: gold::order_header::order_header(orders.clone()),
         gold_item_sales_day: gold::item_sales_day::item_sales_day(orders.clone()),
         gold_brand_sales_day: gold::brand_sales_day::brand_sales_day(orders.clone()),

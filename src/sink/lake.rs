@@ -21,9 +21,11 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::operator::Operator;
 
 use caspers_dataflows::model::{
-    GoldBrandSalesDay, GoldItemSalesDay, GoldLocationSalesHourly, GoldOrderHeader, SilverOrderItem,
+    GoldBrandSalesDay, GoldItemSalesDay, GoldLocationSalesHourly, GoldOrderHeader, Order,
+    SilverOrderItem,
 };
 use caspers_dataflows::refunds::RefundRecommendation;
+use caspers_dataflows::silver::order_items::explode;
 use caspers_dataflows::time::{day_of, format_day, format_timestamp, Day, Micros};
 
 use crate::runtime::retention::Retention;
@@ -37,8 +39,9 @@ pub const ORDER_HEADER_BUCKETS: u64 = 16;
 /// A row of one of the lake's silver or gold tables.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum LakeRow {
-    /// `silver_order_items`.
-    Silver(SilverOrderItem),
+    /// An order, whose items are its `silver_order_items` rows (exploded when the file is
+    /// written: one order instead of ~4 rows to keep and to send to the file's owner).
+    Silver(Order),
     /// `gold_order_header`.
     OrderHeader(GoldOrderHeader),
     /// `gold_item_sales_day`.
@@ -129,7 +132,7 @@ impl LakeRow {
     /// The file this row lives in.
     pub fn file(&self) -> LakeFile {
         match self {
-            LakeRow::Silver(r) => LakeFile::Silver(r.order_day),
+            LakeRow::Silver(o) => LakeFile::Silver(day_of(o.ts)),
             LakeRow::OrderHeader(r) => {
                 LakeFile::OrderHeader(stable_hash(r.order_id.as_bytes()) % ORDER_HEADER_BUCKETS)
             }
@@ -145,7 +148,7 @@ impl LakeRow {
     /// The day a row belongs to, for `--retain-days`.
     pub fn day(&self) -> Day {
         match self {
-            LakeRow::Silver(r) => r.order_day,
+            LakeRow::Silver(o) => day_of(o.ts),
             LakeRow::OrderHeader(r) => r.order_day,
             LakeRow::ItemSalesDay(r) => r.day,
             LakeRow::BrandSalesDay(r) => r.day,
@@ -348,10 +351,21 @@ pub fn encode_rows(
             .collect()
     }
     match rows.keys().next() {
-        Some(LakeRow::Silver(_)) => parquet::encode_silver_order_items(&pick(rows, |r| match r {
-            LakeRow::Silver(x) => Some(x),
-            _ => None,
-        })),
+        Some(LakeRow::Silver(_)) => {
+            let mut items: Vec<(SilverOrderItem, i64)> = pick(rows, |r| match r {
+                LakeRow::Silver(o) => Some(o),
+                _ => None,
+            })
+            .into_iter()
+            .flat_map(|(order, count)| explode(order).map(move |row| (row, count)))
+            .collect();
+            // Rows are written sorted, as the silver collection would be; an item repeated in
+            // an order is one row with a count of two there.
+            items.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            differential_dataflow::consolidation::consolidate(&mut items);
+            let refs: Vec<(&SilverOrderItem, i64)> = items.iter().map(|(r, c)| (r, *c)).collect();
+            parquet::encode_silver_order_items(&refs)
+        }
         Some(LakeRow::OrderHeader(_)) => {
             parquet::encode_gold_order_header(&pick(rows, |r| match r {
                 LakeRow::OrderHeader(x) => Some(x),

@@ -30,32 +30,26 @@ pub fn order_items<'s, T>(
 where
     T: Timestamp + Lattice,
 {
-    orders.flat_map(|order| {
-        let Order {
-            order_id,
-            ts,
-            gk_id,
-            location,
-            items,
-        } = order;
-        items.into_iter().map(move |item| {
-            let extended_price = item.extended_price();
-            SilverOrderItem {
-                order_id: order_id.clone(),
-                gk_id: gk_id.clone(),
-                location: location.clone(),
-                order_ts: ts,
-                order_day: day_of(ts),
-                item_id: item.id,
-                menu_id: item.menu_id,
-                category_id: item.category_id,
-                brand_id: item.brand_id,
-                item_name: item.name,
-                price: item.price,
-                qty: item.qty,
-                extended_price,
-            }
-        })
+    orders.flat_map(|order| explode(&order).collect::<Vec<_>>())
+}
+
+/// The silver rows of one order, in body order (the lake sink keeps orders and explodes them
+/// only when it writes a file).
+pub fn explode(order: &Order) -> impl Iterator<Item = SilverOrderItem> + '_ {
+    order.items.iter().map(move |item| SilverOrderItem {
+        order_id: order.order_id.clone(),
+        gk_id: order.gk_id.clone(),
+        location: order.location.clone(),
+        order_ts: order.ts,
+        order_day: day_of(order.ts),
+        item_id: item.id,
+        menu_id: item.menu_id,
+        category_id: item.category_id,
+        brand_id: item.brand_id,
+        item_name: item.name.clone(),
+        price: item.price,
+        qty: item.qty,
+        extended_price: item.extended_price(),
     })
 }
 
