@@ -24,8 +24,8 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use caspers_dataflows::model::{
-    Event, EventType, GoldBrandSalesDay, GoldItemSalesDay, GoldLocationSalesHourly,
-    GoldOrderHeader, SilverOrderItem,
+    EventType, GoldBrandSalesDay, GoldItemSalesDay, GoldLocationSalesHourly, GoldOrderHeader,
+    SilverOrderItem,
 };
 use caspers_dataflows::refunds::RefundRecommendation;
 
@@ -175,26 +175,6 @@ impl BronzeColumns {
         ];
         Ok(RecordBatch::try_new(all_events_schema(), columns)?)
     }
-}
-
-/// Encodes bronze events in the given order.
-pub fn encode_all_events(rows: &[Event]) -> Result<RecordBatch, ParquetError> {
-    let mut columns = BronzeColumns::default();
-    for e in rows {
-        columns.push(&EventRef {
-            ts: e.ts,
-            event_type: e.event_type,
-            sequence: e.sequence,
-            event_id: e.event_id.as_str().into(),
-            order_id: e.order_id.as_str().into(),
-            gk_id: e.gk_id.as_str().into(),
-            location: e.location.as_str().into(),
-            ts_raw: e.ts_raw.as_str().into(),
-            body: &e.body,
-            items: Vec::new(),
-        });
-    }
-    columns.finish()
 }
 
 /// A growing UTF-8 column: the strings' bytes back to back and where each ends, which is
@@ -672,23 +652,6 @@ mod tests {
         assert_eq!(
             strings(&batch, "event_type"),
             ["driver_ping", "driver_ping"]
-        );
-    }
-
-    /// Building bronze from owned events or from borrowed records gives the same batch.
-    #[test]
-    fn owned_events_encode_like_records() {
-        let events: Vec<Event> = ["a", "b"]
-            .iter()
-            .map(|id| record(id, "{\"k\": \"v\"}", 7).into_event())
-            .collect();
-        let mut columns = BronzeColumns::default();
-        for id in ["a", "b"] {
-            columns.push(&record(id, "{\"k\": \"v\"}", 7));
-        }
-        assert_eq!(
-            encode_all_events(&events).unwrap(),
-            columns.finish().unwrap()
         );
     }
 }
