@@ -207,7 +207,7 @@ fn fixture_replay_equals_reference_and_hand_checked_values() {
     let header = |id: &str| {
         got.gold_order_header
             .keys()
-            .find(|h| h.order_id == id)
+            .find(|h| h.order_id.to_string() == id)
             .cloned()
             .unwrap()
     };

@@ -130,9 +130,9 @@ pub(crate) fn gold_order_header(silver: &[SilverOrderItem]) -> Multiset<GoldOrde
     multiset(
         groups.into_iter().map(
             |((order_id, gk_id, location, order_day), acc)| GoldOrderHeader {
-                order_id,
-                gk_id,
-                location,
+                order_id: order_id.into(),
+                gk_id: gk_id.into(),
+                location: location.into(),
                 order_day,
                 order_revenue: Money(acc.revenue),
                 total_qty: acc.qty,
@@ -397,7 +397,7 @@ mod tests {
         // Header o1: revenue 2×5.00 + 1.00 = 11.00, qty 2+2+1 = 5, 3 item rows, brands {7, 8}.
         let headers: Vec<_> = rows(&tables.gold_order_header);
         assert_eq!(headers.len(), 2);
-        assert_eq!(headers[0].order_id, "o1");
+        assert_eq!(headers[0].order_id.to_string(), "o1");
         assert_eq!(headers[0].order_revenue, Money(11_000_000));
         assert_eq!((headers[0].total_qty, headers[0].total_items), (5, 3));
         assert_eq!(headers[0].brands_in_order, vec![7, 8]);

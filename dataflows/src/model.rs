@@ -248,11 +248,11 @@ pub struct SilverOrderItem {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct GoldOrderHeader {
     /// Order id.
-    pub order_id: String,
+    pub order_id: Text,
     /// Ghost kitchen id.
-    pub gk_id: String,
+    pub gk_id: Text,
     /// Location name.
-    pub location: String,
+    pub location: Text,
     /// UTC day of the order.
     pub order_day: Day,
     /// Sum of extended prices.

@@ -133,9 +133,9 @@ impl LakeRow {
     pub fn file(&self) -> LakeFile {
         match self {
             LakeRow::Silver(o) => LakeFile::Silver(day_of(o.ts)),
-            LakeRow::OrderHeader(r) => {
-                LakeFile::OrderHeader(stable_hash(r.order_id.as_bytes()) % ORDER_HEADER_BUCKETS)
-            }
+            LakeRow::OrderHeader(r) => LakeFile::OrderHeader(
+                r.order_id.with_str(|id| stable_hash(id.as_bytes())) % ORDER_HEADER_BUCKETS,
+            ),
             LakeRow::ItemSalesDay(r) => LakeFile::ItemSalesDay(r.day),
             LakeRow::BrandSalesDay(r) => LakeFile::BrandSalesDay(r.day),
             LakeRow::LocationSalesHourly(r) => LakeFile::LocationSalesHourly(r.hour_ts),

@@ -320,9 +320,9 @@ pub fn encode_gold_order_header(
     let mut total_items = Int64Builder::with_capacity(n);
     let mut brands = ListBuilder::with_capacity(Int32Builder::with_capacity(2 * n), n);
     for r in expand(rows) {
-        order_id.append_value(&r.order_id);
-        gk_id.append_value(&r.gk_id);
-        location.append_value(&r.location);
+        r.order_id.with_str(|s| order_id.append_value(s));
+        r.gk_id.with_str(|s| gk_id.append_value(s));
+        r.location.with_str(|s| location.append_value(s));
         order_day.append_value(r.order_day);
         order_revenue.append_value(r.order_revenue.to_f64());
         total_qty.append_value(r.total_qty);

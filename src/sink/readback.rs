@@ -264,9 +264,9 @@ pub fn read_lake(lake: &Path) -> anyhow::Result<LakeTables> {
                 add(
                     &mut t.gold_order_header,
                     GoldOrderHeader {
-                        order_id: oid[i].clone(),
-                        gk_id: gk[i].clone(),
-                        location: loc[i].clone(),
+                        order_id: oid[i].as_str().into(),
+                        gk_id: gk[i].as_str().into(),
+                        location: loc[i].as_str().into(),
                         order_day: day[i],
                         order_revenue: rev[i],
                         total_qty: qty[i],

@@ -74,9 +74,9 @@ where
                 (revenue, total_qty, total_items, brands),
             )| {
                 GoldOrderHeader {
-                    order_id: order_id.to_text_string(),
-                    gk_id: gk_id.to_text_string(),
-                    location: location.to_text_string(),
+                    order_id,
+                    gk_id,
+                    location,
                     order_day,
                     order_revenue: Money(revenue),
                     total_qty,
