@@ -422,7 +422,6 @@ fn run_worker(
             let views = caspers_dataflows::build_all_with(events, params.clone());
             let rows = views
                 .orders
-                .clone()
                 .map(LakeRow::Silver)
                 .concat(views.gold_order_header.map(LakeRow::OrderHeader))
                 .concat(views.gold_item_sales_day.map(LakeRow::ItemSalesDay))

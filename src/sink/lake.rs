@@ -359,9 +359,8 @@ pub fn encode_rows(
             .into_iter()
             .flat_map(|(order, count)| explode(order).map(move |row| (row, count)))
             .collect();
-            // Rows are written sorted, as the silver collection would be; an item repeated in
-            // an order is one row with a count of two there.
-            items.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            // Sorted and consolidated, as the silver collection's rows would be: an item
+            // repeated in an order is one row with a count of two there.
             differential_dataflow::consolidation::consolidate(&mut items);
             let refs: Vec<(&SilverOrderItem, i64)> = items.iter().map(|(r, c)| (r, *c)).collect();
             parquet::encode_silver_order_items(&refs)
