@@ -6,6 +6,7 @@
 //! read and renamed into place once the views have caught up with that epoch, so bronze never
 //! runs ahead of silver and gold for long; replay publishes everything once, at the end.
 
+pub mod cluster;
 pub mod discover;
 pub mod retention;
 
@@ -56,8 +57,14 @@ pub struct TimelyArgs {
 }
 
 impl TimelyArgs {
-    /// The timely configuration these flags describe.
-    pub fn to_config(&self) -> anyhow::Result<timely::Config> {
+    /// Timely's allocators for these flags, connected to the other processes when there are
+    /// any; the second value keeps the network threads alive and must outlive the workers.
+    pub fn build(
+        &self,
+    ) -> anyhow::Result<(
+        Vec<timely::communication::AllocatorBuilder>,
+        Box<dyn std::any::Any + Send>,
+    )> {
         anyhow::ensure!(self.workers >= 1, "-w must be at least 1");
         anyhow::ensure!(self.processes >= 1, "-n must be at least 1");
         anyhow::ensure!(
@@ -66,47 +73,43 @@ impl TimelyArgs {
             self.process,
             self.processes
         );
-        let communication = if self.processes > 1 {
-            let addresses = match &self.hostfile {
-                Some(path) => {
-                    let text = std::fs::read_to_string(path)
-                        .with_context(|| format!("reading hostfile {}", path.display()))?;
-                    let lines: Vec<String> = text
-                        .lines()
-                        .map(str::trim)
-                        .filter(|l| !l.is_empty())
-                        .take(self.processes)
-                        .map(String::from)
-                        .collect();
-                    anyhow::ensure!(
-                        lines.len() == self.processes,
-                        "hostfile {} has {} addresses, -n is {}",
-                        path.display(),
-                        lines.len(),
-                        self.processes
-                    );
-                    lines
-                }
-                None => (0..self.processes)
-                    .map(|i| format!("localhost:{}", 2101 + i))
-                    .collect(),
-            };
-            timely::CommunicationConfig::Cluster {
-                threads: self.workers,
-                process: self.process,
-                addresses,
-                report: false,
-                zerocopy: false,
-            }
-        } else if self.workers > 1 {
+        if self.processes > 1 {
+            return cluster::connect(&self.addresses()?, self.process, self.workers);
+        }
+        let communication = if self.workers > 1 {
             timely::CommunicationConfig::Process(self.workers)
         } else {
             timely::CommunicationConfig::Thread
         };
-        Ok(timely::Config {
-            communication,
-            worker: timely::WorkerConfig::default(),
-        })
+        communication
+            .try_build()
+            .map_err(|e| anyhow::anyhow!("starting timely: {e}"))
+    }
+
+    /// One `host:port` per process: the hostfile's lines, or `localhost:2101+i`.
+    fn addresses(&self) -> anyhow::Result<Vec<String>> {
+        let Some(path) = &self.hostfile else {
+            return Ok((0..self.processes)
+                .map(|i| format!("localhost:{}", 2101 + i))
+                .collect());
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading hostfile {}", path.display()))?;
+        let lines: Vec<String> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .take(self.processes)
+            .map(String::from)
+            .collect();
+        anyhow::ensure!(
+            lines.len() == self.processes,
+            "hostfile {} has {} addresses, -n is {}",
+            path.display(),
+            lines.len(),
+            self.processes
+        );
+        Ok(lines)
     }
 }
 
@@ -280,7 +283,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunSummary> {
         args.input.display()
     );
     check_writable(&args.lake)?;
-    let config = args.timely.to_config()?;
+    // Connect to the other processes before anything slow, so peers are not kept waiting.
+    let (allocators, network) = args.timely.build()?;
     let params = pipeline_params(args)?;
     if let Some(url) = &args.pg {
         crate::sink::postgres::prepare(url)?;
@@ -305,10 +309,15 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunSummary> {
 
     let worker_args = args.clone();
     let counters = ingested.clone();
-    let guards = timely::execute(config, move |worker| {
-        run_worker(worker, &worker_args, &params, agent.clone(), &counters)
-            .map_err(|e| format!("{e:#}"))
-    })
+    let guards = timely::execute::execute_from(
+        allocators,
+        network,
+        timely::WorkerConfig::default(),
+        move |worker| {
+            run_worker(worker, &worker_args, &params, agent.clone(), &counters)
+                .map_err(|e| format!("{e:#}"))
+        },
+    )
     .map_err(|e| anyhow::anyhow!("starting timely: {e}"))?;
     let mut reports = Vec::new();
     for result in guards.join() {
