@@ -737,7 +737,7 @@ fn ingest_file(
         staged_bronze,
     } = sinks;
     let into = FileEvents {
-        bronze: parquet::BronzeColumns::default(),
+        bronze: parquet::BronzeColumns::for_file(file.len),
         skip: before.events,
         with_order_events,
         needed: Vec::new(),
