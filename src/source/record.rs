@@ -26,6 +26,8 @@ use serde_json::value::RawValue;
 
 use super::error::{excerpt, ReadError};
 
+mod fast;
+
 /// Where a field sits, for error messages; formatted only when an error is built, so the
 /// happy path allocates nothing for it.
 #[derive(Clone, Copy, Debug)]
@@ -117,7 +119,7 @@ impl<'de: 'a, 'a> Visitor<'de> for FieldVisitor<'a> {
 }
 
 /// The bronze record as written, every field optional so absence is ours to report.
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 struct RawRecord<'a> {
     #[serde(borrow)]
     event_id: Option<Field<'a>>,
@@ -139,8 +141,13 @@ struct RawRecord<'a> {
     /// A string holding the body (the original), or the body inline. Kept as raw text and
     /// unescaped by [`unescape`]: serde_json would grow a fresh scratch buffer for every
     /// record's escaped body, the largest single cost of the reader.
-    #[serde(borrow)]
-    body: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "raw_text")]
+    body: Option<&'a str>,
+}
+
+/// A JSON value's text exactly as written (serde_json's raw value), `None` for `null`.
+fn raw_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<&'de str>, D::Error> {
+    Option::<&'de RawValue>::deserialize(deserializer).map(|raw| raw.map(RawValue::get))
 }
 
 /// The JSON type of the value whose text starts at the first byte of `text`.
@@ -263,13 +270,75 @@ impl EventSink for Vec<Event> {
     }
 }
 
-/// Decodes a whole JSON array of records in one serde pass: good events are appended to
-/// `events`, and each record that is valid JSON but not a valid event is returned with its
-/// index. `Err` when the text is not a well-formed array of objects (or has duplicate keys);
-/// the caller then falls back to splitting the array and decoding element by element, which
-/// isolates the damage. This path skips that split, a per-record UTF-8 check and a parser
-/// per record: on the original's files it is the difference that matters.
+/// Decodes a whole JSON array of records in one pass: good events are appended to `events`,
+/// and each record that is valid JSON but not a valid event is returned with its index. `Err`
+/// when the text is not a well-formed array of objects (or has duplicate keys); the caller
+/// then falls back to splitting the array and decoding element by element, which isolates
+/// the damage. This path skips that split, a per-record UTF-8 check and a parser per record:
+/// on the original's files it is the difference that matters. Each record goes through
+/// [`fast::scan_record`] first and through serde only when that declines it.
 pub(crate) fn decode_array<S: EventSink>(
+    text: &str,
+    events: &mut S,
+) -> Result<Vec<(usize, ReadError)>, serde_json::Error> {
+    let b = text.as_bytes();
+    let ws = |mut i: usize| {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = b.get(i) {
+            i += 1;
+        }
+        i
+    };
+    // Errors of the array's own syntax: serde's message for the whole text, which the
+    // caller only uses to decide to fall back.
+    let syntax = || match serde_json::from_str::<IgnoredAny>(text) {
+        Err(e) => e,
+        Ok(_) => serde::de::Error::custom("expected an array of event objects"),
+    };
+    let mut i = ws(0);
+    if b.get(i) != Some(&b'[') {
+        return Err(syntax());
+    }
+    i = ws(i + 1);
+    let mut failures = Vec::new();
+    let mut scratch = String::new();
+    if b.get(i) == Some(&b']') {
+        return if ws(i + 1) == b.len() {
+            Ok(failures)
+        } else {
+            Err(syntax())
+        };
+    }
+    let mut index = 0;
+    loop {
+        let (raw, end) = match fast::scan_record(text, i) {
+            Some(found) => found,
+            None => {
+                let rest = text.get(i..).unwrap_or("");
+                let mut stream = serde_json::Deserializer::from_str(rest).into_iter::<RawRecord>();
+                match stream.next() {
+                    Some(raw) => (raw?, i + stream.byte_offset()),
+                    None => return Err(syntax()),
+                }
+            }
+        };
+        match build_event(raw, &mut scratch) {
+            Ok(event) => events.push(event),
+            Err(error) => failures.push((index, error)),
+        }
+        index += 1;
+        i = ws(end);
+        match b.get(i) {
+            Some(b',') => i = ws(i + 1),
+            Some(b']') if ws(i + 1) == b.len() => return Ok(failures),
+            _ => return Err(syntax()),
+        }
+    }
+}
+
+/// The serde-only [`decode_array`], as it was before the scanner: the reference the tests
+/// compare it with.
+#[cfg(test)]
+pub(crate) fn decode_array_serde<S: EventSink>(
     text: &str,
     events: &mut S,
 ) -> Result<Vec<(usize, ReadError)>, serde_json::Error> {
@@ -430,11 +499,11 @@ fn parse_int_text(text: &str) -> Option<i128> {
 
 /// The body as a JSON text, into `out` (cleared first): a string holding a JSON object (the
 /// original), or an object given inline (its text is stored as is).
-fn body_text(body: Option<&RawValue>, out: &mut String) -> Result<(), ReadError> {
+fn body_text(body: Option<&str>, out: &mut String) -> Result<(), ReadError> {
     let missing_body = || ReadError::BadBody {
         problem: "missing or null".to_owned(),
     };
-    let raw = body.ok_or_else(missing_body)?.get();
+    let raw = body.ok_or_else(missing_body)?;
     out.clear();
     match raw.as_bytes().first() {
         Some(b'"') => unescape_into(raw, out).ok_or_else(|| ReadError::BadBody {

@@ -1,0 +1,376 @@
+//! A scanner for the records the generator writes, in front of serde.
+//!
+//! serde_json's derived visitor was the largest single cost of a replay (~13% of its CPU: key
+//! matching, `Option` and `Field` dispatch per field). Nearly every record has the same
+//! simple shape: an object of known keys whose values are strings without escapes, one
+//! non-negative integer, and the body as a string. [`scan_record`] reads exactly that shape
+//! and nothing else; on anything it does not handle (an unknown, repeated or escaped key,
+//! `null`, a number in another form, an escaped id, an inline body, odd syntax) it returns
+//! `None` and the caller hands the record to serde, which decides. So for every record it
+//! accepts it must produce what serde would: the tests check that against serde itself.
+
+use std::borrow::Cow;
+
+use super::{Field, RawRecord};
+
+/// JSON's four whitespace bytes.
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while let Some(b' ' | b'\t' | b'\n' | b'\r') = b.get(i) {
+        i += 1;
+    }
+    i
+}
+
+/// A string literal at `b[i] == '"'` with no escapes and no control characters: its content
+/// and the index after the closing quote.
+fn plain_string(text: &str, i: usize) -> Option<(&str, usize)> {
+    let b = text.as_bytes();
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    let start = i + 1;
+    let len = b
+        .get(start..)?
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+    let end = start + len;
+    if b[end] != b'"' {
+        return None;
+    }
+    // Both ends sit next to ASCII quotes, so they are character boundaries.
+    Some((text.get(start..end)?, end + 1))
+}
+
+/// A string literal at `b[i] == '"'` whose escapes are all ones JSON allows (what serde_json
+/// checks when it skips a string for a raw value): the literal with its quotes, and the index
+/// after it. Whether a `\u` escape decodes is left to the unescaper, as with serde.
+fn escaped_literal(text: &str, i: usize) -> Option<(&str, usize)> {
+    let b = text.as_bytes();
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    let mut j = i + 1;
+    loop {
+        let at = j + b
+            .get(j..)?
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+        match b[at] {
+            b'"' => return Some((text.get(i..at + 1)?, at + 1)),
+            b'\\' => match b.get(at + 1)? {
+                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => j = at + 2,
+                b'u' => {
+                    let hex = b.get(at + 2..at + 6)?;
+                    if !hex.iter().all(u8::is_ascii_hexdigit) {
+                        return None;
+                    }
+                    j = at + 6;
+                }
+                _ => return None,
+            },
+            _ => return None,
+        }
+    }
+}
+
+/// `0` or `[1-9][0-9]{0,17}` followed by a byte that cannot continue a JSON number.
+fn small_integer(b: &[u8], i: usize) -> Option<(i128, usize)> {
+    let digits = b
+        .get(i..)?
+        .iter()
+        .take_while(|c| c.is_ascii_digit())
+        .count();
+    if digits == 0 || digits > 18 || (digits > 1 && b[i] == b'0') {
+        return None;
+    }
+    let end = i + digits;
+    if matches!(b.get(end), Some(b'.' | b'e' | b'E')) {
+        return None;
+    }
+    let n = b[i..end]
+        .iter()
+        .fold(0i128, |n, &d| n * 10 + i128::from(d - b'0'));
+    Some((n, end))
+}
+
+/// The record (a JSON object) starting at `text[i]`, and the index after its closing brace;
+/// `None` when it is not in the shape this scanner reads (serde then reads it).
+pub(super) fn scan_record(text: &str, i: usize) -> Option<(RawRecord<'_>, usize)> {
+    let b = text.as_bytes();
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    let mut record = RawRecord::default();
+    let mut i = skip_ws(b, i + 1);
+    loop {
+        let (key, after_key) = plain_string(text, i)?;
+        i = skip_ws(b, after_key);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        i = skip_ws(b, i + 1);
+        let string_slot = match key {
+            "event_id" => Some(&mut record.event_id),
+            "event_type" => Some(&mut record.event_type),
+            "ts" => Some(&mut record.ts),
+            "gk_id" => Some(&mut record.gk_id),
+            "location" => Some(&mut record.location),
+            "order_id" => Some(&mut record.order_id),
+            _ => None,
+        };
+        if let Some(slot) = string_slot {
+            let (value, end) = plain_string(text, i)?;
+            if slot.replace(Field::Str(Cow::Borrowed(value))).is_some() {
+                return None;
+            }
+            i = end;
+        } else {
+            match key {
+                "sequence" | "seq" => {
+                    let slot = if key == "seq" {
+                        &mut record.seq
+                    } else {
+                        &mut record.sequence
+                    };
+                    let (n, end) = small_integer(b, i)?;
+                    if slot.replace(Field::Int(n)).is_some() {
+                        return None;
+                    }
+                    i = end;
+                }
+                "body" => {
+                    let (literal, end) = escaped_literal(text, i)?;
+                    if record.body.replace(literal).is_some() {
+                        return None;
+                    }
+                    i = end;
+                }
+                _ => return None,
+            }
+        }
+        i = skip_ws(b, i);
+        match b.get(i) {
+            Some(b',') => i = skip_ws(b, i + 1),
+            Some(b'}') => return Some((record, i + 1)),
+            _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{decode_array, decode_array_serde};
+    use caspers_dataflows::model::Event;
+    use proptest::prelude::*;
+
+    /// Well-formed JSON values a field may hold: the generator's forms and the deviations the
+    /// scanner must leave to serde.
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => Just(r#""3abddd92679a4d8d9fa7ca74836bcdbc""#.to_owned()),
+            2 => Just(r#""order_created""#.to_owned()),
+            2 => Just(r#""delivered""#.to_owned()),
+            2 => Just(r#""2025-11-28 00:30:31.000000""#.to_owned()),
+            2 => Just(r#""sanfrancisco""#.to_owned()),
+            3 => Just(r#""{\"items\": [{\"id\": 1, \"category_id\": 2, \"menu_id\": 3, \"brand_id\": 4, \"name\": \"Caff\u00e8\", \"price\": 2.5, \"qty\": 1}]}""#.to_owned()),
+            2 => Just(r#""{\"progress_pct\": 28.6}""#.to_owned()),
+            1 => Just(r#""{}""#.to_owned()),
+            1 => Just(r#""{\"a\": \"\\ud800\"}""#.to_owned()),
+            1 => Just(r#""\t{\"a\":\r\n1}\/""#.to_owned()),
+            1 => Just(r#"{"inline": [1, 2]}"#.to_owned()),
+            1 => Just(r#""a\"b""#.to_owned()),
+            1 => Just(r#""\u0041bc""#.to_owned()),
+            1 => Just(r#""\ud800""#.to_owned()),
+            1 => Just("null".to_owned()),
+            1 => Just("true".to_owned()),
+            1 => Just("[1, {\"a\": 2}]".to_owned()),
+            8 => (0u64..30).prop_map(|n| n.to_string()),
+            1 => Just("0".to_owned()),
+            1 => Just("-3".to_owned()),
+            1 => Just("-0".to_owned()),
+            1 => Just("1.5".to_owned()),
+            1 => Just("2e3".to_owned()),
+            1 => Just("2E3".to_owned()),
+            1 => Just("123456789012345678".to_owned()),
+            1 => Just("1234567890123456789".to_owned()),
+            1 => Just("123456789012345678901234567890".to_owned()),
+            1 => Just(r#""12""#.to_owned()),
+        ]
+    }
+
+    /// Text that is not a JSON value (or not a valid one).
+    fn broken_value() -> impl Strategy<Value = String> {
+        prop::sample::select(vec![
+            r#""bad \x escape""#,
+            "\"raw \u{1} control\"",
+            "\"raw \u{1f} control\"",
+            r#""\u12G4""#,
+            r#""{\"a\": \"\u12\"}""#,
+            "\"unterminated",
+            "007",
+            "01",
+            "1.",
+            "",
+            "tru",
+        ])
+        .prop_map(str::to_owned)
+    }
+
+    fn key() -> impl Strategy<Value = String> {
+        prop::sample::select(vec![
+            "event_id",
+            "event_type",
+            "ts",
+            "gk_id",
+            "location",
+            "order_id",
+            "sequence",
+            "seq",
+            "seq",
+            "body",
+            "extra",
+            "extra",
+            r"b\u006fdy",
+        ])
+        .prop_map(|k| format!("\"{k}\""))
+    }
+
+    fn ws() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec!["", "", " ", " ", "\n", "\t ", "\r\n"])
+    }
+
+    /// The fields of a well-formed record of the generator's shape.
+    fn good_fields() -> impl Strategy<Value = Vec<(String, String)>> {
+        (0u64..5, prop::bool::ANY).prop_flat_map(|(seq, created)| {
+            let fields: Vec<(String, String)> = [
+                ("event_id", r#""1b66d9046df049758f612a2010e979c8""#.to_owned()),
+                ("event_type", if created { r#""order_created""# } else { r#""driver_ping""# }.to_owned()),
+                ("ts", r#""2025-11-28 00:30:31.000000""#.to_owned()),
+                ("gk_id", r#""4f4e4b487fc04fec96ae62da43fc2c13""#.to_owned()),
+                ("location", r#""sanfrancisco""#.to_owned()),
+                ("order_id", r#""3abddd92679a4d8d9fa7ca74836bcdbc""#.to_owned()),
+                ("sequence", seq.to_string()),
+                ("body", if created {
+                    r#""{\"items\": [{\"id\": 113, \"category_id\": 40, \"menu_id\": 13, \"brand_id\": 13, \"name\": \"Classic \\\"Buffalo\\\" Wings\", \"price\": 11.95, \"qty\": 2}]}""#
+                } else {
+                    r#""{\"loc_lat\": 37.77, \"loc_lon\": -122.39}""#
+                }.to_owned()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (format!("\"{k}\""), v))
+            .collect();
+            Just(fields).prop_shuffle()
+        })
+    }
+
+    /// One change to a good record's fields.
+    fn mutated_fields() -> impl Strategy<Value = Vec<(String, String)>> {
+        (
+            good_fields(),
+            0usize..8,
+            0u8..6,
+            key(),
+            value(),
+            broken_value(),
+        )
+            .prop_map(|(mut fields, at, kind, key, value, broken)| {
+                match kind {
+                    0 => fields[at].1 = value,
+                    1 => fields.push((key, value)),
+                    2 => {
+                        fields.remove(at);
+                    }
+                    3 => fields[at].1 = broken,
+                    4 => fields[at].0 = key,
+                    _ => {
+                        let copy = fields[at].clone();
+                        fields.push(copy);
+                    }
+                }
+                fields
+            })
+    }
+
+    fn render(fields: Vec<(String, String)>, spaces: Vec<(&str, &str)>) -> String {
+        let parts: Vec<String> = fields
+            .into_iter()
+            .zip(spaces.into_iter().cycle())
+            .map(|((k, v), (a, b))| format!("{a}{k}{b}:{a}{v}{b}"))
+            .collect();
+        format!("{{{}}}", parts.join(","))
+    }
+
+    /// A record: good, changed in one field, random, or not an object at all.
+    fn any_record() -> impl Strategy<Value = String> {
+        let spaces = || proptest::collection::vec((ws(), ws()), 1..4);
+        prop_oneof![
+            3 => (good_fields(), spaces()).prop_map(|(f, s)| render(f, s)),
+            6 => (mutated_fields(), spaces()).prop_map(|(f, s)| render(f, s)),
+            2 => (proptest::collection::vec((key(), value()), 0..10), spaces())
+                .prop_map(|(f, s)| render(f, s)),
+            1 => prop::sample::select(vec!["5", "{}", "{\"ts\": \"x\",}", "{\"ts\" \"x\"}", "{,}"])
+                .prop_map(str::to_owned),
+        ]
+    }
+
+    /// What a decode gave: the events and each failure (index, error), or `None` on `Err`.
+    type Decoded = Option<(Vec<Event>, Vec<(usize, String)>)>;
+
+    fn decode(text: &str, serde_only: bool) -> Decoded {
+        let mut events = Vec::new();
+        let failures = if serde_only {
+            decode_array_serde(text, &mut events)
+        } else {
+            decode_array(text, &mut events)
+        };
+        failures.ok().map(|f| {
+            let f = f.into_iter().map(|(i, e)| (i, format!("{e:?}"))).collect();
+            (events, f)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(5000))]
+        /// Arrays of good, odd and broken records, with odd separators and ends now and then:
+        /// the same events and failures as serde alone, or an error from both.
+        #[test]
+        fn decodes_exactly_as_serde(
+            records in proptest::collection::vec((any_record(), ws(), ws()), 0..4),
+            (open, separator, close) in prop_oneof![
+                8 => Just(("[", ",", "]")),
+                1 => Just((" [", ", ", "] ")),
+                1 => (
+                    prop::sample::select(vec!["[", " [", "{", ""]),
+                    prop::sample::select(vec![",", "", ",,", ";"]),
+                    prop::sample::select(vec!["]", "", "]x", ",]", "]]"]),
+                ),
+            ],
+        ) {
+            let inner: Vec<String> = records
+                .into_iter()
+                .map(|(r, a, b)| format!("{a}{r}{b}"))
+                .collect();
+            let text = format!("{open}{}{close}", inner.join(separator));
+            prop_assert_eq!(decode(&text, false), decode(&text, true), "{}", text);
+        }
+    }
+
+    #[test]
+    fn the_generators_records_take_the_scanner_and_decode_as_serde_does() {
+        let text = concat!(
+            r#"[{"event_id": "1b66d9046df049758f612a2010e979c8", "event_type": "order_created", "ts": "2025-11-28 00:30:31.000000", "gk_id": "4f4e4b487fc04fec96ae62da43fc2c13", "location": "sanfrancisco", "order_id": "3abddd92679a4d8d9fa7ca74836bcdbc", "sequence": 0, "body": "{\"customer_lat\": 37.79, \"items\": [{\"id\": 113, \"category_id\": 40, \"menu_id\": 13, \"brand_id\": 13, \"name\": \"Classic Buffalo Wings\", \"price\": 11.95, \"qty\": 1}]}"},"#,
+            r#" {"event_id": "8af380c5e1564405af2c3d205ca7943d", "event_type": "gk_started", "ts": "2025-11-28 00:32:02.262428", "gk_id": "4f4e4b487fc04fec96ae62da43fc2c13", "location": "sanfrancisco", "order_id": "3abddd92679a4d8d9fa7ca74836bcdbc", "sequence": 1, "body": "{}"}]"#,
+        );
+        let records = [text.find('{').unwrap(), text.find(" {").unwrap() + 1];
+        for start in records {
+            assert!(
+                super::scan_record(text, start).is_some(),
+                "declined at {start}"
+            );
+        }
+        let (events, failures) = decode(text, false).unwrap();
+        assert_eq!(events.len(), 2);
+        assert!(failures.is_empty());
+        assert_eq!(decode(text, true), Some((events, failures)));
+    }
+}
