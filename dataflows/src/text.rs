@@ -36,23 +36,33 @@ pub enum Text {
 
 const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
 
+/// Each byte's value as a lowercase hex digit, or 0xFF.
+const HEX_VALUE: [u8; 256] = {
+    let mut table = [0xFF_u8; 256];
+    let mut i = 0;
+    while i < 16 {
+        table[HEX_DIGITS[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// Branch-free over the 32 digits (every id of every event comes through here).
 fn parse_hex(s: &str) -> Option<[u64; 2]> {
     let b = s.as_bytes();
     if b.len() != 32 {
         return None;
     }
     let mut halves = [0u64; 2];
-    for (half, chunk) in halves.iter_mut().zip(b.chunks(16)) {
-        for c in chunk {
-            let digit = match c {
-                b'0'..=b'9' => c - b'0',
-                b'a'..=b'f' => c - b'a' + 10,
-                _ => return None,
-            };
-            *half = (*half << 4) | u64::from(digit);
+    let mut invalid = 0u8;
+    for (half, chunk) in halves.iter_mut().zip(b.chunks_exact(16)) {
+        for &c in chunk {
+            let digit = HEX_VALUE[usize::from(c)];
+            invalid |= digit;
+            *half = (*half << 4) | u64::from(digit & 0x0F);
         }
     }
-    Some(halves)
+    (invalid & 0xF0 == 0).then_some(halves)
 }
 
 fn render_hex(halves: [u64; 2], out: &mut [u8; 32]) {
@@ -108,10 +118,10 @@ impl From<&str> for Text {
 
 impl From<String> for Text {
     fn from(s: String) -> Text {
-        if parse_hex(&s).is_none() && s.len() > SHORT {
-            Text::Long(s.into_boxed_str())
-        } else {
-            Text::from(s.as_str())
+        match parse_hex(&s) {
+            Some(halves) => Text::Hex(halves),
+            None if s.len() > SHORT => Text::Long(s.into_boxed_str()),
+            None => Text::from(s.as_str()),
         }
     }
 }
@@ -290,6 +300,19 @@ mod tests {
                 assert_eq!(ta.cmp(&tb), a.cmp(b), "{a:?} vs {b:?}");
                 assert_eq!(ta == tb, a == b, "{a:?} vs {b:?}");
             }
+        }
+    }
+
+    proptest::proptest! {
+        /// 32-character strings over digits, both cases and neighbours of the hex ranges:
+        /// `Hex` exactly when all are lowercase hex digits, and the string always comes back.
+        #[test]
+        fn hex_form_exactly_for_lowercase_hex(s in "[0-9a-fA-F/:`g@G]{32}") {
+            let t = Text::from(s.as_str());
+            let lowercase_hex = s.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c));
+            proptest::prop_assert_eq!(matches!(t, Text::Hex(_)), lowercase_hex);
+            proptest::prop_assert_eq!(t.to_text_string(), s.clone());
+            proptest::prop_assert_eq!(Text::from(s), t);
         }
     }
 }
