@@ -8,6 +8,7 @@
 //! `null`, a number in another form, an escaped id, an inline body, odd syntax) it returns
 //! `None` and the caller hands the record to serde, which decides. So for every record it
 //! accepts it must produce what serde would: the tests check that against serde itself.
+//! [`certainly_json`] is the same idea for the check that a body is JSON.
 
 use std::borrow::Cow;
 
@@ -45,7 +46,72 @@ fn plain_string(text: &str, i: usize) -> Option<(&str, usize)> {
 /// checks when it skips a string for a raw value): the literal with its quotes, and the index
 /// after it. Whether a `\u` escape decodes is left to the unescaper, as with serde.
 fn escaped_literal(text: &str, i: usize) -> Option<(&str, usize)> {
+    let end = string(text.as_bytes(), i)?;
+    Some((text.get(i..end)?, end))
+}
+
+/// Whether `text` is certainly one JSON value with only whitespace around it, as serde_json
+/// reads it: the strict grammar, nested at most [`MAX_DEPTH`] deep. `false` means "not
+/// sure", and the caller asks serde; so this must never say `true` for text serde rejects
+/// (the tests check that against serde). Every non-order body is validated, and serde's
+/// `IgnoredAny` walk of the route points in `driver_picked_up` bodies was ~4% of a replay.
+pub(super) fn certainly_json(text: &str) -> bool {
     let b = text.as_bytes();
+    value(b, skip_ws(b, 0), 0).is_some_and(|end| skip_ws(b, end) == b.len())
+}
+
+/// Deepest nesting [`certainly_json`] follows on the call stack; deeper text goes to serde
+/// (whose walk for `IgnoredAny` keeps no call stack).
+const MAX_DEPTH: usize = 64;
+
+/// The index after the JSON value at `b[i]`.
+fn value(b: &[u8], i: usize, depth: usize) -> Option<usize> {
+    match b.get(i)? {
+        b'{' if depth < MAX_DEPTH => {
+            let mut i = skip_ws(b, i + 1);
+            if b.get(i) == Some(&b'}') {
+                return Some(i + 1);
+            }
+            loop {
+                i = skip_ws(b, string(b, i)?);
+                if b.get(i) != Some(&b':') {
+                    return None;
+                }
+                i = skip_ws(b, value(b, skip_ws(b, i + 1), depth + 1)?);
+                match b.get(i)? {
+                    b',' => i = skip_ws(b, i + 1),
+                    b'}' => return Some(i + 1),
+                    _ => return None,
+                }
+            }
+        }
+        b'[' if depth < MAX_DEPTH => {
+            let mut i = skip_ws(b, i + 1);
+            if b.get(i) == Some(&b']') {
+                return Some(i + 1);
+            }
+            loop {
+                i = skip_ws(b, value(b, i, depth + 1)?);
+                match b.get(i)? {
+                    b',' => i = skip_ws(b, i + 1),
+                    b']' => return Some(i + 1),
+                    _ => return None,
+                }
+            }
+        }
+        b'"' => string(b, i),
+        b't' => b[i..].starts_with(b"true").then_some(i + 4),
+        b'f' => b[i..].starts_with(b"false").then_some(i + 5),
+        b'n' => b[i..].starts_with(b"null").then_some(i + 4),
+        b'-' | b'0'..=b'9' => number(b, i),
+        _ => None,
+    }
+}
+
+/// The index after the string literal at `b[i]`, if its escapes are ones JSON allows (a `\u`
+/// needs four hex digits; whether they decode is not checked, as serde does not when it
+/// skips a string) and it holds no control character.
+fn string(b: &[u8], i: usize) -> Option<usize> {
     if b.get(i) != Some(&b'"') {
         return None;
     }
@@ -56,21 +122,49 @@ fn escaped_literal(text: &str, i: usize) -> Option<(&str, usize)> {
             .iter()
             .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
         match b[at] {
-            b'"' => return Some((text.get(i..at + 1)?, at + 1)),
+            b'"' => return Some(at + 1),
             b'\\' => match b.get(at + 1)? {
                 b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => j = at + 2,
-                b'u' => {
-                    let hex = b.get(at + 2..at + 6)?;
-                    if !hex.iter().all(u8::is_ascii_hexdigit) {
-                        return None;
-                    }
-                    j = at + 6;
-                }
+                b'u' if b.get(at + 2..at + 6)?.iter().all(u8::is_ascii_hexdigit) => j = at + 6,
                 _ => return None,
             },
             _ => return None,
         }
     }
+}
+
+/// The index after the JSON number at `b[i]`: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
+fn number(b: &[u8], i: usize) -> Option<usize> {
+    let digits = |from: usize| {
+        b.get(from..).map_or(0, |rest| {
+            rest.iter().take_while(|c| c.is_ascii_digit()).count()
+        })
+    };
+    let mut i = i + usize::from(b.get(i) == Some(&b'-'));
+    match b.get(i)? {
+        b'0' => i += 1,
+        b'1'..=b'9' => i += digits(i),
+        _ => return None,
+    }
+    if b.get(i) == Some(&b'.') {
+        let n = digits(i + 1);
+        if n == 0 {
+            return None;
+        }
+        i += 1 + n;
+    }
+    if let Some(b'e' | b'E') = b.get(i) {
+        i += 1;
+        if let Some(b'+' | b'-') = b.get(i) {
+            i += 1;
+        }
+        let n = digits(i);
+        if n == 0 {
+            return None;
+        }
+        i += n;
+    }
+    Some(i)
 }
 
 /// `0` or `[1-9][0-9]{0,17}` followed by a byte that cannot continue a JSON number.
@@ -372,5 +466,136 @@ mod tests {
         assert_eq!(events.len(), 2);
         assert!(failures.is_empty());
         assert_eq!(decode(text, true), Some((events, failures)));
+    }
+
+    /// Well-formed JSON text of nesting up to `depth`, with whitespace here and there.
+    fn json(depth: u32) -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![
+            prop::sample::select(vec![
+                "0",
+                "-0",
+                "7",
+                "-12",
+                "3.25",
+                "-0.5e-3",
+                "1E+9",
+                "2e10",
+                "123456789012345678901",
+                "true",
+                "false",
+                "null",
+                r#""""#,
+                r#""a""#,
+                r#""\\\"\/\b\f\n\r\t""#,
+                r#""\u00e9\ud83d\udca9""#,
+                r#""\ud800""#,
+                "\"é ü\"",
+            ])
+            .prop_map(str::to_owned),
+            (-200.0f64..200.0).prop_map(|x| x.to_string()),
+        ];
+        leaf.prop_recursive(depth, 64, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec((inner.clone(), ws()), 0..6).prop_map(|items| {
+                    let parts: Vec<String> = items
+                        .into_iter()
+                        .map(|(v, w)| format!("{w}{v}{w}"))
+                        .collect();
+                    format!("[{}]", parts.join(","))
+                }),
+                proptest::collection::vec(("[a-z\\\\\"]{0,3}", inner, ws()), 0..6).prop_map(
+                    |fields| {
+                        let parts: Vec<String> = fields
+                            .into_iter()
+                            .map(|(k, v, w)| {
+                                format!("{w}{}{w}:{w}{v}", serde_json::to_string(&k).unwrap())
+                            })
+                            .collect();
+                        format!("{{{}}}", parts.join(","))
+                    }
+                ),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+        /// Well-formed JSON is certainly JSON; and whatever a random edit makes of it, the
+        /// quick check never accepts what serde rejects.
+        #[test]
+        fn certainly_json_is_sound_against_serde(
+            text in json(4),
+            edits in proptest::collection::vec(
+                (0usize..400, prop::sample::select(vec![
+                    "", "", "\"", "\\", ",", ":", "{", "}", "[", "]", "-", ".", "e", "0",
+                    "01", "\u{1}", "\\u12", "\\x", " ", "tru", "+",
+                ])),
+                0..3,
+            ),
+            deep in 0usize..3,
+        ) {
+            let serde_ok = |t: &str| serde_json::from_str::<serde::de::IgnoredAny>(t).is_ok();
+            prop_assert!(serde_ok(&text), "generator wrote bad JSON: {}", text);
+            prop_assert!(super::certainly_json(&text), "{}", text);
+            let mut edited = text.clone();
+            for (at, piece) in edits {
+                let mut at = at % (edited.len() + 1);
+                while !edited.is_char_boundary(at) {
+                    at -= 1;
+                }
+                if piece.is_empty() && at < edited.len() {
+                    let len = edited[at..].chars().next().map_or(0, char::len_utf8);
+                    edited.replace_range(at..at + len, "");
+                } else {
+                    edited.insert_str(at, piece);
+                }
+            }
+            // Nesting past the quick check's limit.
+            let depth = [0, 70, 130][deep];
+            let edited = format!("{}{edited}{}", "[".repeat(depth), "]".repeat(depth));
+            if super::certainly_json(&edited) {
+                prop_assert!(serde_ok(&edited), "accepted what serde rejects: {}", edited);
+            }
+        }
+    }
+
+    #[test]
+    fn certainly_json_rejects_what_serde_rejects() {
+        for bad in [
+            r#"{"a" 1}"#,
+            r#"{"a"x 1}"#,
+            r#"{"a":}"#,
+            "[1,]",
+            "{,}",
+            "[01]",
+            "[1.]",
+            "[.5]",
+            "[1e]",
+            "[1e+]",
+            r#"["\x"]"#,
+            r#"["\u12G4"]"#,
+            "[\"\u{1}\"]",
+            "[tru]",
+            "[nul]",
+            r#"{"a":1,}"#,
+            r#"{"a":1 "b":2}"#,
+            "[1 2]",
+            "{} {}",
+            "\"unterminated",
+            "[-]",
+            "[--1]",
+            "[+1]",
+            "{1:2}",
+            "[",
+            "]",
+            "",
+            " ",
+        ] {
+            assert!(
+                serde_json::from_str::<serde::de::IgnoredAny>(bad).is_err(),
+                "{bad}"
+            );
+            assert!(!super::certainly_json(bad), "{bad}");
+        }
     }
 }
