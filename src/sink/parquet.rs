@@ -109,9 +109,11 @@ impl BronzeColumns {
     /// by copying as the file is read: each doubling of a multi-megabyte column copied it into
     /// fresh pages, and those page faults were ~2% of a replay's CPU. The reservation is an
     /// upper bound (a field's text is never longer than the file); pages never written are
-    /// never faulted in.
+    /// never faulted in. Capped, so a huge (streamed) file asks for no more address space
+    /// up front than a normal one; its columns grow as before past that.
     pub fn for_file(file_bytes: u64) -> BronzeColumns {
-        let bytes = usize::try_from(file_bytes).unwrap_or(0);
+        const CAP: usize = 64 << 20;
+        let bytes = usize::try_from(file_bytes).unwrap_or(CAP).min(CAP);
         // The shortest record the generator writes is ~260 bytes.
         let records = bytes / 200 + 1;
         let text = |per_record: usize| TextColumn::with_capacity(records, records * per_record);
