@@ -30,6 +30,7 @@
 
 pub mod bronze;
 pub mod diff;
+mod fanout;
 pub mod gold;
 pub mod hash;
 pub mod least;
@@ -120,16 +121,17 @@ where
 {
     let all_events = bronze::all_events(events);
     let (orders, deliveries) = bronze::orders_and_deliveries(all_events.clone());
+    let views = fanout::split(orders);
     Views {
-        orders: orders.clone(),
-        gold_order_header: gold::order_header::order_header(orders.clone()),
-        gold_item_sales_day: gold::item_sales_day::item_sales_day(orders.clone()),
-        gold_brand_sales_day: gold::brand_sales_day::brand_sales_day(orders.clone()),
-        gold_location_sales_hourly: gold::location_sales_hourly::location_sales_hourly(
-            orders.clone(),
+        orders: views.orders,
+        gold_order_header: gold::order_header::order_header_from(views.header),
+        gold_item_sales_day: gold::item_sales_day::item_sales_day_from(views.items),
+        gold_brand_sales_day: gold::brand_sales_day::brand_sales_day_from(views.brands),
+        gold_location_sales_hourly: gold::location_sales_hourly::location_sales_hourly_from(
+            views.locations,
         ),
-        refund_recommendations: refunds::refund_recommendations(
-            orders,
+        refund_recommendations: refunds::refund_recommendations_from(
+            views.created,
             deliveries,
             params.refund_policy,
             params.live_from,

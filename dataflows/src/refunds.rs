@@ -40,6 +40,7 @@ use timely::progress::Timestamp;
 use crate::hash::stable_hash;
 use crate::model::{Delivery, Order};
 use crate::money::Money;
+use crate::text::Text;
 use crate::time::{hour_of, Micros, MICROS_PER_HOUR};
 
 /// Every number of the policy (`configs/refund_policy.json`).
@@ -314,12 +315,33 @@ pub fn refund_recommendations<'s, T>(
 where
     T: Timestamp + Lattice,
 {
+    refund_recommendations_from(
+        orders.map(|o| created_row(&o)),
+        deliveries,
+        policy,
+        live_from,
+    )
+}
+
+/// What [`refund_recommendations`] reads of an order: its id, creation time and revenue.
+pub fn created_row(o: &Order) -> (Text, (Micros, i64)) {
+    let revenue: i64 = o.items.iter().map(|i| i.price.0 * i64::from(i.qty)).sum();
+    (o.order_id.clone(), (o.ts, revenue))
+}
+
+/// [`refund_recommendations`] from the [`created_row`]s of the orders.
+pub fn refund_recommendations_from<'s, T>(
+    created: VecCollection<'s, T, (Text, (Micros, i64))>,
+    deliveries: VecCollection<'s, T, Delivery>,
+    policy: RefundPolicy,
+    live_from: Micros,
+) -> VecCollection<'s, T, RefundRecommendation>
+where
+    T: Timestamp + Lattice,
+{
     // Per order: when it was created and what it is worth (the earliest order_created copy).
     let created = reduce_arranged(
-        orders.map(|o| {
-            let revenue: i64 = o.items.iter().map(|i| i.price.0 * i64::from(i.qty)).sum();
-            (o.order_id, (o.ts, revenue))
-        }),
+        created,
         "refunds: created per order",
         |_order, copies, out| {
             out.push(((*copies[0].0), 1isize));

@@ -595,13 +595,16 @@ pub fn stage_parquet(path: &Path, batch: &RecordBatch) -> Result<std::path::Path
     let mut props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_created_by("caspers".into());
-    // Bronze's unique-per-row text: a dictionary never pays off (the writer builds one, then
-    // falls back), and min/max statistics of JSON bodies help no reader.
-    for name in ["event_id", "ts", "body"] {
+    // Nearly unique text: a dictionary never pays off (the writer builds one, then falls back),
+    // and min/max statistics of JSON bodies help no reader. `order_id` repeats only a few
+    // times per file (an order's events in bronze, its items in silver): its dictionary saved
+    // ~2% of bronze's bytes for ~2% of a replay's CPU, hashing every id; its statistics stay
+    // for readers that prune by order.
+    for name in ["event_id", "ts", "body", "order_id"] {
         if batch.schema().column_with_name(name).is_some() {
             let column = ColumnPath::from(name);
             props = props.set_column_dictionary_enabled(column.clone(), false);
-            if name != "ts" {
+            if name != "ts" && name != "order_id" {
                 props = props.set_column_statistics_enabled(column, EnabledStatistics::None);
             }
         }

@@ -26,7 +26,8 @@ use timely::progress::Timestamp;
 use crate::diff::Sums;
 use crate::model::{GoldBrandSalesDay, Order};
 use crate::money::Money;
-use crate::time::day_of;
+use crate::text::Text;
+use crate::time::{day_of, Day};
 
 /// Exact distinct orders, quantity and revenue of the silver rows of de-duplicated orders per
 /// (brand, day).
@@ -36,20 +37,35 @@ pub fn brand_sales_day<'s, T>(
 where
     T: Timestamp + Lattice + TotalOrder,
 {
-    orders
-        .explode(|o| {
-            let day = day_of(o.ts);
-            let order_id = o.order_id;
-            o.items.into_iter().map(move |r| {
-                let key = ((r.brand_id, day), order_id.clone());
-                let sums = Sums {
-                    rows: 0,
-                    qty: i64::from(r.qty),
-                    money: r.extended_price().0,
-                };
-                (key, sums)
-            })
-        })
+    brand_sales_day_from(orders.flat_map(|o| brand_rows(&o).collect::<Vec<_>>()))
+}
+
+/// The first group of a brand row: ((brand_id, day), order_id).
+pub type BrandOrderKey = ((i32, Day), Text);
+
+/// What [`brand_sales_day`] reads of one order: per silver row, its (brand, day, order) and
+/// its quantity and money.
+pub fn brand_rows(o: &Order) -> impl Iterator<Item = (BrandOrderKey, Sums)> + '_ {
+    let day = day_of(o.ts);
+    o.items.iter().map(move |r| {
+        let key = ((r.brand_id, day), o.order_id.clone());
+        let sums = Sums {
+            rows: 0,
+            qty: i64::from(r.qty),
+            money: r.extended_price().0,
+        };
+        (key, sums)
+    })
+}
+
+/// [`brand_sales_day`] from the [`brand_rows`] of the orders.
+pub fn brand_sales_day_from<'s, T>(
+    rows: VecCollection<'s, T, (BrandOrderKey, Sums)>,
+) -> VecCollection<'s, T, GoldBrandSalesDay>
+where
+    T: Timestamp + Lattice + TotalOrder,
+{
+    rows.explode(|(key, sums)| Some((key, sums)))
         .arrange_by_self_named("gold_brand_sales_day: by brand, day and order")
         .count_total()
         .explode(|((key, _order_id), per_order)| {

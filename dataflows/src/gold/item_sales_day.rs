@@ -21,7 +21,7 @@ use timely::progress::Timestamp;
 use crate::diff::Sums;
 use crate::model::{GoldItemSalesDay, Order};
 use crate::money::Money;
-use crate::time::day_of;
+use crate::time::{day_of, Day};
 
 /// Sums quantity and revenue of the silver rows of de-duplicated orders per (item, menu,
 /// category, brand, day), in the diff.
@@ -31,19 +31,34 @@ pub fn item_sales_day<'s, T>(
 where
     T: Timestamp + Lattice + TotalOrder,
 {
-    orders
-        .explode(|o| {
-            let day = day_of(o.ts);
-            o.items.into_iter().map(move |r| {
-                let key = (r.id, r.menu_id, r.category_id, r.brand_id, day);
-                let sums = Sums {
-                    rows: 1,
-                    qty: i64::from(r.qty),
-                    money: r.extended_price().0,
-                };
-                (key, sums)
-            })
-        })
+    item_sales_day_from(orders.flat_map(|o| item_rows(&o).collect::<Vec<_>>()))
+}
+
+/// The group of an item row: (item_id, menu_id, category_id, brand_id, day).
+pub type ItemKey = (i32, i32, i32, i32, Day);
+
+/// What [`item_sales_day`] reads of one order: per silver row, its group and its sums.
+pub fn item_rows(o: &Order) -> impl Iterator<Item = (ItemKey, Sums)> + '_ {
+    let day = day_of(o.ts);
+    o.items.iter().map(move |r| {
+        let key = (r.id, r.menu_id, r.category_id, r.brand_id, day);
+        let sums = Sums {
+            rows: 1,
+            qty: i64::from(r.qty),
+            money: r.extended_price().0,
+        };
+        (key, sums)
+    })
+}
+
+/// [`item_sales_day`] from the [`item_rows`] of the orders.
+pub fn item_sales_day_from<'s, T>(
+    rows: VecCollection<'s, T, (ItemKey, Sums)>,
+) -> VecCollection<'s, T, GoldItemSalesDay>
+where
+    T: Timestamp + Lattice + TotalOrder,
+{
+    rows.explode(|(key, sums)| Some((key, sums)))
         .arrange_by_self_named("gold_item_sales_day: by item and day")
         .count_total()
         .map(

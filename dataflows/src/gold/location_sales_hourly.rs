@@ -23,7 +23,8 @@ use timely::progress::Timestamp;
 use crate::diff::Sums;
 use crate::model::{GoldLocationSalesHourly, Order};
 use crate::money::Money;
-use crate::time::hour_of;
+use crate::text::Text;
+use crate::time::{hour_of, Micros};
 
 /// Exact distinct orders and revenue of the silver rows of de-duplicated orders per
 /// (location, hour).
@@ -33,20 +34,35 @@ pub fn location_sales_hourly<'s, T>(
 where
     T: Timestamp + Lattice + TotalOrder,
 {
-    orders
-        .explode(|o| {
-            let hour = hour_of(o.ts);
-            let (location, order_id) = (o.location, o.order_id);
-            o.items.into_iter().map(move |r| {
-                let key = ((location.clone(), hour), order_id.clone());
-                let sums = Sums {
-                    rows: 0,
-                    qty: i64::from(r.qty),
-                    money: r.extended_price().0,
-                };
-                (key, sums)
-            })
-        })
+    location_sales_hourly_from(orders.flat_map(|o| location_rows(&o).collect::<Vec<_>>()))
+}
+
+/// The first group of a location row: ((location, hour), order_id).
+pub type LocationOrderKey = ((Text, Micros), Text);
+
+/// What [`location_sales_hourly`] reads of one order: per silver row, its (location, hour,
+/// order) and its quantity and money.
+pub fn location_rows(o: &Order) -> impl Iterator<Item = (LocationOrderKey, Sums)> + '_ {
+    let hour = hour_of(o.ts);
+    o.items.iter().map(move |r| {
+        let key = ((o.location.clone(), hour), o.order_id.clone());
+        let sums = Sums {
+            rows: 0,
+            qty: i64::from(r.qty),
+            money: r.extended_price().0,
+        };
+        (key, sums)
+    })
+}
+
+/// [`location_sales_hourly`] from the [`location_rows`] of the orders.
+pub fn location_sales_hourly_from<'s, T>(
+    rows: VecCollection<'s, T, (LocationOrderKey, Sums)>,
+) -> VecCollection<'s, T, GoldLocationSalesHourly>
+where
+    T: Timestamp + Lattice + TotalOrder,
+{
+    rows.explode(|(key, sums)| Some((key, sums)))
         .arrange_by_self_named("gold_location_sales_hourly: by location, hour and order")
         .count_total()
         .explode(|((key, _order_id), per_order)| {

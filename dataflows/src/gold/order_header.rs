@@ -19,7 +19,8 @@ use timely::progress::Timestamp;
 
 use crate::model::{GoldOrderHeader, Order};
 use crate::money::Money;
-use crate::time::day_of;
+use crate::text::Text;
+use crate::time::{day_of, Day};
 
 /// Aggregates the silver rows of de-duplicated orders per (order_id, gk_id, location,
 /// order_day).
@@ -33,58 +34,79 @@ pub fn order_header<'s, T>(
 where
     T: Timestamp + Lattice,
 {
-    orders
-        .filter(|o| !o.items.is_empty())
-        .map(|o| {
-            let (mut revenue, mut qty, mut items) = (0i64, 0i64, 0i64);
-            let mut brands: Vec<i32> = Vec::with_capacity(o.items.len());
-            for line in &o.items {
-                revenue += line.extended_price().0;
-                qty += i64::from(line.qty);
-                items += 1;
-                brands.push(line.brand_id);
+    order_header_from(orders.flat_map(|o| header_row(&o)))
+}
+
+/// The key of an order's header: (order_id, gk_id, location, order_day).
+pub type HeaderKey = (Text, Text, Text, Day);
+
+/// One order summed: its sorted brand set, quantity, revenue and row count.
+pub type HeaderSums = (Vec<i32>, i64, i64, i64);
+
+/// What [`order_header`] reads of one order; `None` for an order without items.
+pub fn header_row(o: &Order) -> Option<(HeaderKey, HeaderSums)> {
+    if o.items.is_empty() {
+        return None;
+    }
+    let (mut revenue, mut qty, mut items) = (0i64, 0i64, 0i64);
+    let mut brands: Vec<i32> = Vec::with_capacity(o.items.len());
+    for line in &o.items {
+        revenue += line.extended_price().0;
+        qty += i64::from(line.qty);
+        items += 1;
+        brands.push(line.brand_id);
+    }
+    brands.sort_unstable();
+    brands.dedup();
+    let key = (
+        o.order_id.clone(),
+        o.gk_id.clone(),
+        o.location.clone(),
+        day_of(o.ts),
+    );
+    Some((key, (brands, qty, revenue, items)))
+}
+
+/// [`order_header`] from the [`header_row`]s of the orders.
+pub fn order_header_from<'s, T>(
+    rows: VecCollection<'s, T, (HeaderKey, HeaderSums)>,
+) -> VecCollection<'s, T, GoldOrderHeader>
+where
+    T: Timestamp + Lattice,
+{
+    rows.reduce_named("gold_order_header: per order", |_key, orders, output| {
+        let (mut revenue, mut qty, mut items) = (0i64, 0i64, 0i64);
+        let mut brands: Vec<i32> = Vec::new();
+        for ((order_brands, q, money, n), count) in orders {
+            let count = i64::try_from(*count).unwrap_or(0);
+            if count <= 0 {
+                continue;
             }
-            brands.sort_unstable();
-            brands.dedup();
-            let key = (o.order_id, o.gk_id, o.location, day_of(o.ts));
-            (key, (brands, qty, revenue, items))
-        })
-        .reduce_named("gold_order_header: per order", |_key, orders, output| {
-            let (mut revenue, mut qty, mut items) = (0i64, 0i64, 0i64);
-            let mut brands: Vec<i32> = Vec::new();
-            for ((order_brands, q, money, n), count) in orders {
-                let count = i64::try_from(*count).unwrap_or(0);
-                if count <= 0 {
-                    continue;
-                }
-                revenue += money * count;
-                qty += q * count;
-                items += n * count;
-                brands.extend_from_slice(order_brands);
+            revenue += money * count;
+            qty += q * count;
+            items += n * count;
+            brands.extend_from_slice(order_brands);
+        }
+        brands.sort_unstable();
+        brands.dedup();
+        if items > 0 {
+            output.push(((revenue, qty, items, brands), 1));
+        }
+    })
+    .map(
+        |((order_id, gk_id, location, order_day), (revenue, total_qty, total_items, brands))| {
+            GoldOrderHeader {
+                order_id,
+                gk_id,
+                location,
+                order_day,
+                order_revenue: Money(revenue),
+                total_qty,
+                total_items,
+                brands_in_order: brands,
             }
-            brands.sort_unstable();
-            brands.dedup();
-            if items > 0 {
-                output.push(((revenue, qty, items, brands), 1));
-            }
-        })
-        .map(
-            |(
-                (order_id, gk_id, location, order_day),
-                (revenue, total_qty, total_items, brands),
-            )| {
-                GoldOrderHeader {
-                    order_id,
-                    gk_id,
-                    location,
-                    order_day,
-                    order_revenue: Money(revenue),
-                    total_qty,
-                    total_items,
-                    brands_in_order: brands,
-                }
-            },
-        )
+        },
+    )
 }
 
 #[cfg(test)]
