@@ -87,7 +87,7 @@ where
                     for row in brand_rows(&order) {
                         s_brands.give((row, time.clone(), diff));
                     }
-                    for row in location_rows(&order) {
+                    if let Some(row) = location_rows(&order) {
                         s_locations.give((row, time.clone(), diff));
                     }
                     s_created.give((created_row(&order), time.clone(), diff));

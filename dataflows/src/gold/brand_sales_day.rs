@@ -37,25 +37,42 @@ pub fn brand_sales_day<'s, T>(
 where
     T: Timestamp + Lattice + TotalOrder,
 {
-    brand_sales_day_from(orders.flat_map(|o| brand_rows(&o).collect::<Vec<_>>()))
+    brand_sales_day_from(orders.flat_map(|o| brand_rows(&o)))
 }
 
 /// The first group of a brand row: ((brand_id, day), order_id).
 pub type BrandOrderKey = ((i32, Day), Text);
 
-/// What [`brand_sales_day`] reads of one order: per silver row, its (brand, day, order) and
-/// its quantity and money.
-pub fn brand_rows(o: &Order) -> impl Iterator<Item = (BrandOrderKey, Sums)> + '_ {
+/// What [`brand_sales_day`] reads of one order: per brand in it, its (brand, day, order) and
+/// the quantity and money of that brand's silver rows, summed here already (one record per
+/// brand and order instead of one per item for the arrangement to sort and merge).
+pub fn brand_rows(o: &Order) -> Vec<(BrandOrderKey, Sums)> {
+    let mut per_brand: Vec<(i32, Sums)> = o
+        .items
+        .iter()
+        .map(|r| {
+            let sums = Sums {
+                rows: 0,
+                qty: i64::from(r.qty),
+                money: r.extended_price().0,
+            };
+            (r.brand_id, sums)
+        })
+        .collect();
+    per_brand.sort_unstable_by_key(|(brand, _)| *brand);
+    per_brand.dedup_by(|next, kept| {
+        let same = next.0 == kept.0;
+        if same {
+            kept.1.qty += next.1.qty;
+            kept.1.money += next.1.money;
+        }
+        same
+    });
     let day = day_of(o.ts);
-    o.items.iter().map(move |r| {
-        let key = ((r.brand_id, day), o.order_id.clone());
-        let sums = Sums {
-            rows: 0,
-            qty: i64::from(r.qty),
-            money: r.extended_price().0,
-        };
-        (key, sums)
-    })
+    per_brand
+        .into_iter()
+        .map(|(brand, sums)| (((brand, day), o.order_id.clone()), sums))
+        .collect()
 }
 
 /// [`brand_sales_day`] from the [`brand_rows`] of the orders.

@@ -34,25 +34,27 @@ pub fn location_sales_hourly<'s, T>(
 where
     T: Timestamp + Lattice + TotalOrder,
 {
-    location_sales_hourly_from(orders.flat_map(|o| location_rows(&o).collect::<Vec<_>>()))
+    location_sales_hourly_from(orders.flat_map(|o| location_rows(&o)))
 }
 
 /// The first group of a location row: ((location, hour), order_id).
 pub type LocationOrderKey = ((Text, Micros), Text);
 
-/// What [`location_sales_hourly`] reads of one order: per silver row, its (location, hour,
-/// order) and its quantity and money.
-pub fn location_rows(o: &Order) -> impl Iterator<Item = (LocationOrderKey, Sums)> + '_ {
-    let hour = hour_of(o.ts);
-    o.items.iter().map(move |r| {
-        let key = ((o.location.clone(), hour), o.order_id.clone());
-        let sums = Sums {
-            rows: 0,
-            qty: i64::from(r.qty),
-            money: r.extended_price().0,
-        };
-        (key, sums)
-    })
+/// What [`location_sales_hourly`] reads of one order: its (location, hour, order) and the
+/// quantity and money of its silver rows, summed here already (one record per order instead
+/// of one per item for the arrangement to sort and merge); `None` without items, as an
+/// order without silver rows has no part in the view.
+pub fn location_rows(o: &Order) -> Option<(LocationOrderKey, Sums)> {
+    if o.items.is_empty() {
+        return None;
+    }
+    let mut sums = Sums::default();
+    for r in &o.items {
+        sums.qty += i64::from(r.qty);
+        sums.money += r.extended_price().0;
+    }
+    let key = ((o.location.clone(), hour_of(o.ts)), o.order_id.clone());
+    Some((key, sums))
 }
 
 /// [`location_sales_hourly`] from the [`location_rows`] of the orders.
