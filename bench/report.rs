@@ -409,6 +409,19 @@ impl Report {
                     ));
                 }
             }
+            // Context, not a target: DuckDB writing the lake's own layout (Hive partitions, one
+            // file per hour of `gold_location_sales_hourly`), as caspers does. The targets
+            // above stay against the flat layout, DuckDB's fastest.
+            let hive = self.find(dataset, &Kind::Duck("hive".into()));
+            if let (Some(d), Some(o)) = (hive, ours) {
+                if let (Some(a), Some(b), Some(ra), Some(rb)) = (o.rate, d.rate, o.rss, d.rss) {
+                    out.push(format!(
+                        "for context, against DuckDB writing the same Hive layout as the lake, {dataset}: events/s {:.2}×, peak RSS {:.2}× (no target)",
+                        a / b,
+                        f(ra) / f(rb)
+                    ));
+                }
+            }
             let w2 = self.find(dataset, &Kind::Replay(Mode::Workers(2)));
             let p2 = self.find(dataset, &Kind::Replay(Mode::Processes(2)));
             if let (Some(a), Some(b)) = (p2.and_then(|r| r.wall), w2.and_then(|r| r.wall)) {
