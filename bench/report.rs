@@ -112,6 +112,21 @@ impl Row {
         row
     }
 
+    /// Notes the wall times of every run when the row is the fastest of several.
+    pub fn with_runs(mut self, walls: &[f64]) -> Row {
+        if walls.len() > 1 {
+            let list: Vec<String> = walls.iter().map(|w| format!("{w:.2}")).collect();
+            let sep = if self.note.is_empty() { "" } else { "; " };
+            self.note = format!(
+                "{}{sep}fastest of {} runs (wall s: {})",
+                self.note,
+                walls.len(),
+                list.join(", ")
+            );
+        }
+        self
+    }
+
     /// A DuckDB baseline run.
     pub fn duckdb(dataset: &Dataset, layout: &str, d: &Duck) -> Row {
         let events = dataset.manifest.events;
