@@ -408,3 +408,65 @@ pub fn encode_rows(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use caspers_dataflows::model::Line;
+    use caspers_dataflows::money::Money;
+    use proptest::prelude::*;
+
+    /// Orders from a few ids, timestamps, kitchens and items, so that orders share an
+    /// order_id (distinct identities of one order), an item repeats inside an order, and one
+    /// order_id's rows would interleave with another's if sorted by anything else.
+    fn orders() -> impl Strategy<Value = Vec<(Order, i64)>> {
+        let line = (0i32..3, 1i32..3).prop_map(|(item, qty)| Line {
+            id: item,
+            category_id: 1,
+            menu_id: 1,
+            brand_id: item % 2,
+            name: format!("item {item}").into(),
+            price: Money(1_000_000 + i64::from(item)),
+            qty,
+        });
+        let order = (
+            0u8..3,
+            0i64..3,
+            0u8..2,
+            proptest::collection::vec(line, 0..4),
+        )
+            .prop_map(|(id, ts, gk, items)| Order {
+                order_id: format!("o{id}").into(),
+                ts: ts * 3_600_000_000,
+                gk_id: format!("gk{gk}").into(),
+                location: "loc".into(),
+                items,
+            });
+        proptest::collection::vec((order, 1i64..3), 1..8)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        /// A silver file's batch is every order's rows exploded, then sorted and consolidated
+        /// as one multiset: the per-order_id sort `encode_rows` does must give exactly that.
+        #[test]
+        fn silver_file_rows_are_the_sorted_consolidated_explosion(orders in orders()) {
+            let mut rows: BTreeMap<LakeRow, i64> = BTreeMap::new();
+            for (order, count) in &orders {
+                *rows.entry(LakeRow::Silver(order.clone())).or_default() += count;
+            }
+            let batch = encode_rows(&rows, &BTreeMap::new()).expect("encodes");
+            let mut expected: Vec<(SilverOrderItem, i64)> = rows
+                .iter()
+                .flat_map(|(row, count)| match row {
+                    LakeRow::Silver(order) => explode(order).map(|r| (r, *count)).collect(),
+                    _ => Vec::new(),
+                })
+                .collect();
+            differential_dataflow::consolidation::consolidate(&mut expected);
+            let refs: Vec<(&SilverOrderItem, i64)> = expected.iter().map(|(r, c)| (r, *c)).collect();
+            let want = parquet::encode_silver_order_items(&refs).expect("encodes");
+            prop_assert_eq!(batch, want);
+        }
+    }
+}
