@@ -1,5 +1,6 @@
 //! [`least_per_key`]: per key, the least value that has a positive count, as one operator that
-//! keeps each distinct value once.
+//! keeps each distinct value once; and [`fold_per_key`], the same operator for any function of
+//! a key's values (what `gold_order_header` sums).
 //!
 //! This is what `reduce` computes with "take the first copy with a positive count", and it is
 //! how the bronze de-duplication picks its winners. It is a custom operator because of memory:
@@ -38,6 +39,31 @@ where
     W: Data,
     P: Fn(&K, &V) -> W + 'static,
 {
+    fold_per_key(pairs, name, move |key, copies| {
+        copies
+            .iter()
+            .find(|(_, n)| *n > 0)
+            .map(|(v, _)| project(key, v))
+    })
+}
+
+/// Per key of `pairs`, `logic(key, values)` of its distinct values with their nonzero counts
+/// (sorted by value; counts may be negative mid-stream, as in a `reduce`); `None` means no
+/// output for the key. Updates are exchanged by the key's hash. This is `reduce` with one
+/// output row per key, without `reduce`'s two arrangements: the state is one map entry per
+/// key, and a time's output is recomputed only for the keys that time touched.
+pub fn fold_per_key<'s, T, K, V, W, L>(
+    pairs: VecCollection<'s, T, (K, V)>,
+    name: &str,
+    logic: L,
+) -> VecCollection<'s, T, W>
+where
+    T: Timestamp + Lattice + TotalOrder,
+    K: ExchangeData + Hashable,
+    V: ExchangeData,
+    W: Data,
+    L: Fn(&K, &[(V, isize)]) -> Option<W> + 'static,
+{
     let exchange = Exchange::new(|((key, _), _, _): &((K, V), T, isize)| key.hashed().into());
     pairs
         .inner
@@ -68,12 +94,12 @@ where
                     let mut updates = updates.into_iter().peekable();
                     while let Some((key, value, diff)) = updates.next() {
                         let copies = state.entry(key.clone()).or_default();
-                        let before = copies.least().map(|v| project(&key, v));
+                        let before = logic(&key, &copies.0);
                         copies.update(value, diff);
                         while let Some((_, value, diff)) = updates.next_if(|next| next.0 == key) {
                             copies.update(value, diff);
                         }
-                        let after = copies.least().map(|v| project(&key, v));
+                        let after = logic(&key, &copies.0);
                         if copies.0.is_empty() {
                             state.remove(&key);
                         }
@@ -123,10 +149,6 @@ impl<V: Ord> Copies<V> {
             }
         }
     }
-
-    fn least(&self) -> Option<&V> {
-        self.0.iter().find(|(_, n)| *n > 0).map(|(v, _)| v)
-    }
 }
 
 #[cfg(test)]
@@ -151,6 +173,37 @@ mod tests {
     fn by_least(epochs: Vec<Vec<((u8, u8), isize)>>) -> Vec<((u8, u8), u64, isize)> {
         run_epochs_with_diffs(epochs, |pairs| {
             least_per_key(pairs, "least", |k: &u8, v: &u8| (*k, *v))
+        })
+    }
+
+    /// A fold that reads every value and count, negative counts too: their weighted sum.
+    fn weighted(key: u8, values: &[(u8, isize)]) -> Option<(u8, u8)> {
+        let total: i64 = values
+            .iter()
+            .map(|(v, n)| i64::from(*v) * i64::try_from(*n).unwrap_or(0))
+            .sum();
+        let folded = u8::try_from(total.rem_euclid(251)).unwrap_or(0);
+        (total != 0).then_some((key, folded))
+    }
+
+    fn by_reduce_weighted(epochs: Vec<Vec<((u8, u8), isize)>>) -> Vec<((u8, u8), u64, isize)> {
+        run_epochs_with_diffs(epochs, |pairs| {
+            pairs
+                .reduce_named("reduce", |k, values, out| {
+                    let values: Vec<(u8, isize)> = values.iter().map(|(v, n)| (**v, *n)).collect();
+                    if let Some((_, w)) = weighted(*k, &values) {
+                        out.push((w, 1));
+                    }
+                })
+                .map(|(k, v)| (k, v))
+        })
+    }
+
+    fn by_fold(epochs: Vec<Vec<((u8, u8), isize)>>) -> Vec<((u8, u8), u64, isize)> {
+        run_epochs_with_diffs(epochs, |pairs| {
+            fold_per_key(pairs, "fold", |k: &u8, values: &[(u8, isize)]| {
+                weighted(*k, values)
+            })
         })
     }
 
@@ -197,6 +250,15 @@ mod tests {
             1..5,
         )) {
             prop_assert_eq!(by_least(epochs.clone()), by_reduce(epochs));
+        }
+
+        /// A fold of every value and count, the same as `reduce` with that logic.
+        #[test]
+        fn fold_agrees_with_reduce(epochs in proptest::collection::vec(
+            proptest::collection::vec(((0u8..4, 0u8..6), prop_oneof![Just(1isize), Just(-1), Just(2)]), 0..12),
+            1..5,
+        )) {
+            prop_assert_eq!(by_fold(epochs.clone()), by_reduce_weighted(epochs));
         }
     }
 }

@@ -15,8 +15,10 @@
 
 use differential_dataflow::lattice::Lattice;
 use differential_dataflow::VecCollection;
+use timely::order::TotalOrder;
 use timely::progress::Timestamp;
 
+use crate::least::fold_per_key;
 use crate::model::{GoldOrderHeader, Order};
 use crate::money::Money;
 use crate::text::Text;
@@ -26,13 +28,13 @@ use crate::time::{day_of, Day};
 /// order_day).
 ///
 /// Each order is summed first (its sorted brand set, quantity, revenue and row count), so the
-/// reduce holds one value per order instead of one per item. An order without items has no
+/// fold holds one value per order instead of one per item. An order without items has no
 /// silver rows and so no header.
 pub fn order_header<'s, T>(
     orders: VecCollection<'s, T, Order>,
 ) -> VecCollection<'s, T, GoldOrderHeader>
 where
-    T: Timestamp + Lattice,
+    T: Timestamp + Lattice + TotalOrder,
 {
     order_header_from(orders.flat_map(|o| header_row(&o)))
 }
@@ -72,9 +74,11 @@ pub fn order_header_from<'s, T>(
     rows: VecCollection<'s, T, (HeaderKey, HeaderSums)>,
 ) -> VecCollection<'s, T, GoldOrderHeader>
 where
-    T: Timestamp + Lattice,
+    T: Timestamp + Lattice + TotalOrder,
 {
-    rows.reduce_named("gold_order_header: per order", |_key, orders, output| {
+    // Nearly every key has one order: `fold_per_key` keeps it once, where `reduce` kept it in
+    // an input and an output arrangement (and their merges).
+    fold_per_key(rows, "gold_order_header: per order", |key, orders| {
         let (mut revenue, mut qty, mut items) = (0i64, 0i64, 0i64);
         let mut brands: Vec<i32> = Vec::new();
         for ((order_brands, q, money, n), count) in orders {
@@ -89,24 +93,18 @@ where
         }
         brands.sort_unstable();
         brands.dedup();
-        if items > 0 {
-            output.push(((revenue, qty, items, brands), 1));
-        }
+        let (order_id, gk_id, location, order_day) = key.clone();
+        (items > 0).then_some(GoldOrderHeader {
+            order_id,
+            gk_id,
+            location,
+            order_day,
+            order_revenue: Money(revenue),
+            total_qty: qty,
+            total_items: items,
+            brands_in_order: brands,
+        })
     })
-    .map(
-        |((order_id, gk_id, location, order_day), (revenue, total_qty, total_items, brands))| {
-            GoldOrderHeader {
-                order_id,
-                gk_id,
-                location,
-                order_day,
-                order_revenue: Money(revenue),
-                total_qty,
-                total_items,
-                brands_in_order: brands,
-            }
-        },
-    )
 }
 
 #[cfg(test)]
