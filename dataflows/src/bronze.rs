@@ -18,6 +18,8 @@
 //!   identity count once. When copies differ, the least by (ts, event_id, body) wins, so the
 //!   choice never depends on arrival order, batching or worker count.
 
+use std::sync::Arc;
+
 use differential_dataflow::lattice::Lattice;
 use differential_dataflow::VecCollection;
 use serde::{Deserialize, Serialize};
@@ -82,7 +84,7 @@ struct Candidate {
     body: String,
     gk_id: Text,
     location: Text,
-    items: Vec<Line>,
+    items: Arc<[Line]>,
 }
 
 /// The winner of one identity, as the views downstream read it.
@@ -210,7 +212,7 @@ mod tests {
                 ts: b.ts,
                 gk_id: Text::from(b.gk_id.as_str()),
                 location: Text::from(b.location.as_str()),
-                items: Vec::new(),
+                items: Vec::new().into(),
             };
             assert_eq!(out, vec![(winner, 0, 1)]);
         }

@@ -3,6 +3,8 @@
 //! process boundaries through serde + bincode, so rows are plain structs and externally
 //! tagged enums only (no `serde_json::Value`, no `skip_serializing_if`).
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::money::Money;
@@ -181,8 +183,9 @@ pub struct Order {
     pub gk_id: Text,
     /// Location name.
     pub location: Text,
-    /// The items, in body order.
-    pub items: Vec<Line>,
+    /// The items, in body order; shared (not copied) between the de-duplication's state and
+    /// every view and sink the order goes to.
+    pub items: Arc<[Line]>,
 }
 
 /// A de-duplicated delivery, as refunds read it: the winning `delivered` copy of one identity.

@@ -440,7 +440,7 @@ mod tests {
                 ts: ts * 3_600_000_000,
                 gk_id: format!("gk{gk}").into(),
                 location: "loc".into(),
-                items,
+                items: items.into(),
             });
         proptest::collection::vec((order, 1i64..3), 1..8)
     }

@@ -49,7 +49,7 @@ pub fn location_rows(o: &Order) -> Option<(LocationOrderKey, Sums)> {
         return None;
     }
     let mut sums = Sums::default();
-    for r in &o.items {
+    for r in o.items.iter() {
         sums.qty += i64::from(r.qty);
         sums.money += r.extended_price().0;
     }

@@ -52,7 +52,7 @@ pub fn header_row(o: &Order) -> Option<(HeaderKey, HeaderSums)> {
     }
     let (mut revenue, mut qty, mut items) = (0i64, 0i64, 0i64);
     let mut brands: Vec<i32> = Vec::with_capacity(o.items.len());
-    for line in &o.items {
+    for line in o.items.iter() {
         revenue += line.extended_price().0;
         qty += i64::from(line.qty);
         items += 1;

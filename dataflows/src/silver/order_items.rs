@@ -73,7 +73,7 @@ mod tests {
             price: Money(8_080_000),
             qty: 2,
         };
-        order.items = vec![burger.clone(), burger];
+        order.items = vec![burger.clone(), burger].into();
         let out = run_epochs(vec![vec![order]], order_items);
         // Two identical rows: 8.08 × 2 = 16.16 each, on day 1 (1970-01-02).
         assert_eq!(out.len(), 1);
