@@ -440,7 +440,12 @@ fn run_worker(
                         .gold_location_sales_hourly
                         .map(LakeRow::LocationSalesHourly),
                 )
-                .concat(views.refund_recommendations.clone().map(LakeRow::Refund));
+                .concat(
+                    views
+                        .refund_recommendations
+                        .clone()
+                        .map(|r| LakeRow::Refund(Box::new(r))),
+                );
             if let Some(url) = &args.pg {
                 let options = PgOptions {
                     url: url.clone(),

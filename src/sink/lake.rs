@@ -50,8 +50,9 @@ pub enum LakeRow {
     BrandSalesDay(GoldBrandSalesDay),
     /// `gold_location_sales_hourly`.
     LocationSalesHourly(GoldLocationSalesHourly),
-    /// `refund_recommendations`.
-    Refund(RefundRecommendation),
+    /// `refund_recommendations`, boxed: it is the largest row (160 bytes), and every row of
+    /// the sink's maps, nearly all silver orders and order headers, took its size.
+    Refund(Box<RefundRecommendation>),
 }
 
 pub use caspers_dataflows::hash::stable_hash;
@@ -395,7 +396,7 @@ pub fn encode_rows(
         }
         Some(LakeRow::Refund(_)) => parquet::encode_refund_recommendations(
             &pick(rows, |r| match r {
-                LakeRow::Refund(x) => Some(x),
+                LakeRow::Refund(x) => Some(x.as_ref()),
                 _ => None,
             }),
             |r| stamps.get(&r.order_id).copied().unwrap_or(0),
