@@ -93,16 +93,18 @@ where
         }
         brands.sort_unstable();
         brands.dedup();
-        let (order_id, gk_id, location, order_day) = key.clone();
-        (items > 0).then_some(GoldOrderHeader {
-            order_id,
-            gk_id,
-            location,
-            order_day,
-            order_revenue: Money(revenue),
-            total_qty: qty,
-            total_items: items,
-            brands_in_order: brands,
+        (items > 0).then(|| {
+            let (order_id, gk_id, location, order_day) = key.clone();
+            GoldOrderHeader {
+                order_id,
+                gk_id,
+                location,
+                order_day,
+                order_revenue: Money(revenue),
+                total_qty: qty,
+                total_items: items,
+                brands_in_order: brands,
+            }
         })
     })
 }
