@@ -28,6 +28,7 @@
 
 #![warn(missing_docs)]
 
+pub mod body;
 pub mod bronze;
 pub mod diff;
 mod fanout;
