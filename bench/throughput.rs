@@ -30,9 +30,8 @@ use clap::Parser;
 
 use datasets::Dataset;
 
-// The same allocator as the `caspers` binary (src/main.rs), so in-process figures compare.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+// The allocator comes with the `caspers` library (src/allocator.rs), as for the binary, so
+// in-process figures compare.
 use replay::{Mode, Tools};
 use report::{Report, Row};
 

@@ -10,6 +10,8 @@
 
 #![warn(missing_docs)]
 
+#[cfg(not(test))]
+pub mod allocator;
 pub mod app;
 pub mod cli;
 pub mod demo;

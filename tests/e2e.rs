@@ -532,3 +532,20 @@ fn dimension_tables_are_published_with_catalog() {
         assert_eq!(usize::try_from(n).unwrap(), rows, "{table}");
     }
 }
+
+/// The binary runs on jemalloc with the options of `src/allocator.rs` (a symbol jemalloc only
+/// finds if the linker kept it): jemalloc's exit statistics list them.
+#[test]
+fn binary_allocates_with_jemalloc_and_its_options() {
+    let out = Command::new(caspers_bin())
+        .arg("--version")
+        .env("_RJEM_MALLOC_CONF", "stats_print:true")
+        .output()
+        .expect("caspers runs");
+    assert!(out.status.success());
+    let stats = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stats.contains("opt.dirty_decay_ms: -1"),
+        "jemalloc's statistics: {stats}"
+    );
+}
