@@ -20,53 +20,51 @@ use timely::dataflow::operators::generic::OutputBuilder;
 use timely::progress::operate::FrontierInterest;
 use timely::progress::Timestamp;
 
+use crate::bronze::OrderRow;
 use crate::diff::Sums;
 use crate::gold::brand_sales_day::{brand_rows, BrandOrderKey};
 use crate::gold::item_sales_day::{item_rows, ItemKey};
 use crate::gold::location_sales_hourly::{location_rows, LocationOrderKey};
-use crate::gold::order_header::{header_row, HeaderKey, HeaderSums};
-use crate::model::Order;
-use crate::refunds::created_row;
-use crate::text::Text;
-use crate::time::Micros;
+use crate::model::{GoldOrderHeader, Order};
+use crate::refunds::Timed;
 
 /// The inputs of the views that read orders, each derived from the same orders.
 pub(crate) struct OrderViews<'s, T: Timestamp> {
     /// The orders themselves (the lake explodes them into silver rows).
     pub orders: VecCollection<'s, T, Order>,
-    /// [`header_row`]s.
-    pub header: VecCollection<'s, T, (HeaderKey, HeaderSums)>,
+    /// `gold_order_header`.
+    pub header: VecCollection<'s, T, GoldOrderHeader>,
     /// [`item_rows`].
     pub items: VecCollection<'s, T, (ItemKey, Sums)>,
     /// [`brand_rows`].
     pub brands: VecCollection<'s, T, (BrandOrderKey, Sums)>,
     /// [`location_rows`].
     pub locations: VecCollection<'s, T, (LocationOrderKey, Sums)>,
-    /// [`created_row`]s.
-    pub created: VecCollection<'s, T, (Text, (Micros, i64))>,
+    /// The delivered orders' rows the refunds are judged on.
+    pub timed: VecCollection<'s, T, Timed>,
 }
 
-/// Splits `orders` into the inputs of the views that read them: one operator with an output
-/// per view, each record given straight to its output.
-pub(crate) fn split<'s, T>(orders: VecCollection<'s, T, Order>) -> OrderViews<'s, T>
+/// Splits the rows of [`crate::bronze::per_order`] into the inputs of the views that read
+/// them: one operator with an output per view, each record given straight to its output.
+pub(crate) fn split<'s, T>(rows: VecCollection<'s, T, OrderRow>) -> OrderViews<'s, T>
 where
     T: Timestamp + Lattice,
 {
-    let mut builder = OperatorBuilder::new("orders: fan out to the views".into(), orders.scope());
-    let mut input = builder.new_input(orders.inner, Pipeline);
+    let mut builder = OperatorBuilder::new("orders: fan out to the views".into(), rows.scope());
+    let mut input = builder.new_input(rows.inner, Pipeline);
     builder.set_notify_for(0, FrontierInterest::Never);
     let (out_orders, orders) = builder.new_output::<Vec<(Order, T, isize)>>();
     let (out_header, header) = builder.new_output();
     let (out_items, items) = builder.new_output();
     let (out_brands, brands) = builder.new_output();
     let (out_locations, locations) = builder.new_output();
-    let (out_created, created) = builder.new_output();
+    let (out_timed, timed) = builder.new_output();
     let mut out_orders = OutputBuilder::<_, CapacityContainerBuilder<_>>::from(out_orders);
     let mut out_header = OutputBuilder::<_, CapacityContainerBuilder<_>>::from(out_header);
     let mut out_items = OutputBuilder::<_, CapacityContainerBuilder<_>>::from(out_items);
     let mut out_brands = OutputBuilder::<_, CapacityContainerBuilder<_>>::from(out_brands);
     let mut out_locations = OutputBuilder::<_, CapacityContainerBuilder<_>>::from(out_locations);
-    let mut out_created = OutputBuilder::<_, CapacityContainerBuilder<_>>::from(out_created);
+    let mut out_timed = OutputBuilder::<_, CapacityContainerBuilder<_>>::from(out_timed);
     builder.build(move |_capabilities| {
         move |_frontiers| {
             let mut out_orders = out_orders.activate();
@@ -74,7 +72,7 @@ where
             let mut out_items = out_items.activate();
             let mut out_brands = out_brands.activate();
             let mut out_locations = out_locations.activate();
-            let mut out_created = out_created.activate();
+            let mut out_timed = out_timed.activate();
             // Item rows of all the orders at hand, summed per (time, item group): an epoch's
             // thousands of orders fall into a few hundred groups, and the arrangement of
             // `gold_item_sales_day` then sorts and merges those instead of every item.
@@ -84,11 +82,19 @@ where
                 let mut s_header = out_header.session(&cap);
                 let mut s_brands = out_brands.session(&cap);
                 let mut s_locations = out_locations.session(&cap);
-                let mut s_created = out_created.session(&cap);
-                for (order, time, diff) in containers.flat_map(|data| data.drain(..)) {
-                    if let Some(row) = header_row(&order) {
-                        s_header.give((row, time.clone(), diff));
-                    }
+                let mut s_timed = out_timed.session(&cap);
+                for (row, time, diff) in containers.flat_map(|data| data.drain(..)) {
+                    let order = match row {
+                        OrderRow::Order(order) => order,
+                        OrderRow::Header(header) => {
+                            s_header.give((header, time, diff));
+                            continue;
+                        }
+                        OrderRow::Timed(timed) => {
+                            s_timed.give((timed, time, diff));
+                            continue;
+                        }
+                    };
                     for (key, sums) in item_rows(&order) {
                         item_sums
                             .entry((time.clone(), key))
@@ -101,7 +107,6 @@ where
                     if let Some(row) = location_rows(&order) {
                         s_locations.give((row, time.clone(), diff));
                     }
-                    s_created.give((created_row(&order), time.clone(), diff));
                     s_orders.give((order, time, diff));
                 }
                 let mut s_items = out_items.session(&cap);
@@ -119,6 +124,6 @@ where
         items: items.as_collection(),
         brands: brands.as_collection(),
         locations: locations.as_collection(),
-        created: created.as_collection(),
+        timed: timed.as_collection(),
     }
 }

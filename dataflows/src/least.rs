@@ -64,6 +64,26 @@ where
     W: Data,
     L: Fn(&K, &[(V, isize)]) -> Option<W> + 'static,
 {
+    fold_per_key_into(pairs, name, move |key, values, out| {
+        out.extend(logic(key, values));
+    })
+}
+
+/// [`fold_per_key`] with any number of output rows per key: `logic(key, values, out)` pushes
+/// them to `out` (a multiset; its order does not matter). A time emits, per key it touched,
+/// the difference between the rows before and after it.
+pub fn fold_per_key_into<'s, T, K, V, W, L>(
+    pairs: VecCollection<'s, T, (K, V)>,
+    name: &str,
+    logic: L,
+) -> VecCollection<'s, T, W>
+where
+    T: Timestamp + Lattice + TotalOrder,
+    K: ExchangeData + Hashable,
+    V: ExchangeData,
+    W: Data,
+    L: Fn(&K, &[(V, isize)], &mut Vec<W>) + 'static,
+{
     let exchange = Exchange::new(|((key, _), _, _): &((K, V), T, isize)| key.hashed().into());
     pairs
         .inner
@@ -71,6 +91,7 @@ where
             // Updates by time, each time with the capability to emit its changes at.
             let mut pending: BTreeMap<T, Pending<T, K, V>> = BTreeMap::new();
             let mut state: BTreeMap<K, Copies<V>> = BTreeMap::new();
+            let (mut before, mut after) = (Vec::new(), Vec::new());
             move |(input, frontier), output| {
                 input.for_each(|capability, data| {
                     for ((key, value), time, diff) in data.drain(..) {
@@ -94,24 +115,33 @@ where
                     let mut updates = updates.into_iter().peekable();
                     while let Some((key, value, diff)) = updates.next() {
                         let copies = state.entry(key.clone()).or_default();
-                        let before = logic(&key, &copies.0);
+                        before.clear();
+                        logic(&key, &copies.0, &mut before);
                         copies.update(value, diff);
                         while let Some((_, value, diff)) = updates.next_if(|next| next.0 == key) {
                             copies.update(value, diff);
                         }
-                        let after = logic(&key, &copies.0);
+                        after.clear();
+                        logic(&key, &copies.0, &mut after);
                         if copies.0.is_empty() {
                             state.remove(&key);
                         }
                         if before != after {
-                            changes.extend(before.map(|w| (w, time.clone(), -1)));
-                            changes.extend(after.map(|w| (w, time.clone(), 1)));
+                            let start = changes.len();
+                            changes.extend(before.drain(..).map(|w| (w, -1)));
+                            changes.extend(after.drain(..).map(|w| (w, 1)));
+                            // Rows in both cancel: a key whose rows change in part (a
+                            // delivery joins an order) emits only those.
+                            let kept = differential_dataflow::consolidation::consolidate_slice(
+                                changes.get_mut(start..).unwrap_or_default(),
+                            );
+                            changes.truncate(start + kept);
                         }
                     }
                     if !changes.is_empty() {
-                        output
-                            .session(&capability)
-                            .give_iterator(changes.into_iter());
+                        output.session(&capability).give_iterator(
+                            changes.into_iter().map(|(w, diff)| (w, time.clone(), diff)),
+                        );
                     }
                 }
             }
@@ -207,6 +237,37 @@ mod tests {
         })
     }
 
+    /// Several rows per key, repeats included: `(key, value / 2)` per value with a positive
+    /// count.
+    fn halves(key: u8, values: &[(u8, isize)]) -> Vec<(u8, u8)> {
+        values
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(v, _)| (key, v / 2))
+            .collect()
+    }
+
+    fn by_reduce_halves(epochs: Vec<Vec<((u8, u8), isize)>>) -> Vec<((u8, u8), u64, isize)> {
+        run_epochs_with_diffs(epochs, |pairs| {
+            pairs
+                .reduce_named("reduce", |k, values, out| {
+                    let values: Vec<(u8, isize)> = values.iter().map(|(v, n)| (**v, *n)).collect();
+                    for (_, half) in halves(*k, &values) {
+                        out.push((half, 1));
+                    }
+                })
+                .map(|(k, v)| (k, v))
+        })
+    }
+
+    fn by_fold_into(epochs: Vec<Vec<((u8, u8), isize)>>) -> Vec<((u8, u8), u64, isize)> {
+        run_epochs_with_diffs(epochs, |pairs| {
+            fold_per_key_into(pairs, "fold", |k: &u8, values: &[(u8, isize)], out| {
+                out.extend(halves(*k, values));
+            })
+        })
+    }
+
     /// [`run_epochs`] with explicit diffs: `(row, diff)` is fed as `row` with count `diff`.
     fn run_epochs_with_diffs<F>(
         epochs: Vec<Vec<((u8, u8), isize)>>,
@@ -259,6 +320,16 @@ mod tests {
             1..5,
         )) {
             prop_assert_eq!(by_fold(epochs.clone()), by_reduce_weighted(epochs));
+        }
+
+        /// Several rows per key, some repeated, some in common before and after a time: the
+        /// same output as `reduce` pushing those rows.
+        #[test]
+        fn fold_into_agrees_with_reduce(epochs in proptest::collection::vec(
+            proptest::collection::vec(((0u8..4, 0u8..6), prop_oneof![Just(1isize), Just(-1), Just(2)]), 0..12),
+            1..5,
+        )) {
+            prop_assert_eq!(by_fold_into(epochs.clone()), by_reduce_halves(epochs));
         }
     }
 }

@@ -5,18 +5,20 @@
 //!    │
 //!    ├──▶ bronze::all_events ─────────────────────────────▶ all_events
 //!    │
-//!    └──▶ bronze::orders_and_deliveries: dedup   identity = (order_id, event_type, sequence)
-//!            │  orders: model::Order, the order_created winners without body/event_id/ts_raw
-//!   ┌────────┼──────────────┬──────────────────┬──────────────────────┐
-//!   ▼        ▼              ▼                  ▼                      ▼
-//! silver:: gold::         gold::             gold::                 gold::
-//! order_   order_header   item_sales_day     brand_sales_day        location_sales_hourly
-//! items    (per order)    (sums in diff)     (exact distinct)       (exact distinct)
-//!   │
-//!   └─────────────────────────────────────────────────▶ silver_order_items
-//!
-//!  orders ⨝ deliveries (the de-duplicated `delivered` events)
-//!       └──▶ refunds: delivery minutes, per-location 24 h percentiles ──▶ refund_recommendations
+//!    └──▶ bronze::per_order: dedup   identity = (order_id, event_type, sequence), keyed by order_id
+//!            │  per order: its order_created winners (model::Order, without body/event_id/
+//!            │  ts_raw), its gold_order_header rows, and its earliest creation ⨝ earliest
+//!            │  delivery (the de-duplicated `delivered` events)
+//!   ┌────────┼──────────────┬──────────────────┬──────────────────────┬──────────────┐
+//!   ▼        ▼              ▼                  ▼                      ▼              ▼
+//! silver:: gold::         gold::             gold::                 gold::         refunds:
+//! order_   order_header   item_sales_day     brand_sales_day        location_      delivery
+//! items    (per order)    (sums in diff)     (exact distinct)       sales_hourly   minutes, per-
+//!   │                                                               (exact         location 24 h
+//!   │                                                                distinct)     percentiles
+//!   └─────────────────────────────────────────────────▶ silver_order_items           │
+//!                                                                                     ▼
+//!                                                                    refund_recommendations
 //! ```
 //!
 //! Each gold view aggregates the silver rows of an order (explode of its items, as
@@ -121,19 +123,17 @@ where
     T: Timestamp + Lattice + TotalOrder,
 {
     let all_events = bronze::all_events(events);
-    let (orders, deliveries) = bronze::orders_and_deliveries(all_events.clone());
-    let views = fanout::split(orders);
+    let views = fanout::split(bronze::per_order(all_events.clone()));
     Views {
         orders: views.orders,
-        gold_order_header: gold::order_header::order_header_from(views.header),
+        gold_order_header: views.header,
         gold_item_sales_day: gold::item_sales_day::item_sales_day_from(views.items),
         gold_brand_sales_day: gold::brand_sales_day::brand_sales_day_from(views.brands),
         gold_location_sales_hourly: gold::location_sales_hourly::location_sales_hourly_from(
             views.locations,
         ),
-        refund_recommendations: refunds::refund_recommendations_from(
-            views.created,
-            deliveries,
+        refund_recommendations: refunds::recommendations_from_timed(
+            views.timed,
             params.refund_policy,
             params.live_from,
         ),

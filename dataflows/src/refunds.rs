@@ -364,24 +364,49 @@ where
         |order_id, sides| {
             // Sorted: every `Created` before every `Delivered`, each side by (ts, then the rest).
             let mut positive = sides.iter().filter(|(_, n)| *n > 0).map(|(side, _)| side);
-            let (created_ts, revenue) = match positive.next()? {
+            let created = match positive.next()? {
                 Side::Created(ts, revenue) => (*ts, *revenue),
                 Side::Delivered(..) => return None,
             };
-            let (delivered_ts, location) = positive.find_map(|side| match side {
+            let delivered = positive.find_map(|side| match side {
                 Side::Delivered(ts, location) => Some((*ts, location)),
                 Side::Created(..) => None,
             })?;
-            Some((
-                order_id.clone(),
-                location.clone(),
-                delivered_ts,
-                delivered_ts - created_ts,
-                revenue,
-            ))
+            Some(timed_row(order_id, created, delivered))
         },
     );
+    recommendations_from_timed(timed, policy, live_from)
+}
 
+/// A delivered order as the refunds judge it: (order_id, location, delivered_ts, delivery
+/// micros, revenue).
+pub type Timed = (Text, Text, Micros, i64, i64);
+
+/// The [`Timed`] row of an order from its earliest `order_created` copy's (ts, revenue) and
+/// its earliest delivery's (ts, location).
+pub fn timed_row(
+    order_id: &Text,
+    (created_ts, revenue): (Micros, i64),
+    (delivered_ts, location): (Micros, &Text),
+) -> Timed {
+    (
+        order_id.clone(),
+        location.clone(),
+        delivered_ts,
+        delivered_ts - created_ts,
+        revenue,
+    )
+}
+
+/// The recommendations from the [`Timed`] rows of the delivered orders.
+pub fn recommendations_from_timed<'s, T>(
+    timed: VecCollection<'s, T, Timed>,
+    policy: RefundPolicy,
+    live_from: Micros,
+) -> VecCollection<'s, T, RefundRecommendation>
+where
+    T: Timestamp + Lattice,
+{
     let window = policy.window_hours.max(1);
     let pct = policy.historical_sample_pct;
     let sampled = timed

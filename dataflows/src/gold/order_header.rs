@@ -78,34 +78,39 @@ where
 {
     // Nearly every key has one order: `fold_per_key` keeps it once, where `reduce` kept it in
     // an input and an output arrangement (and their merges).
-    fold_per_key(rows, "gold_order_header: per order", |key, orders| {
-        let (mut revenue, mut qty, mut items) = (0i64, 0i64, 0i64);
-        let mut brands: Vec<i32> = Vec::new();
-        for ((order_brands, q, money, n), count) in orders {
-            let count = i64::try_from(*count).unwrap_or(0);
-            if count <= 0 {
-                continue;
-            }
-            revenue += money * count;
-            qty += q * count;
-            items += n * count;
-            brands.extend_from_slice(order_brands);
+    fold_per_key(rows, "gold_order_header: per order", header_of)
+}
+
+/// The header of `key` from the [`header_row`] sums of its orders, with their counts (counts
+/// that are not positive are skipped); `None` when they have no items. The result does not
+/// depend on the orders' order.
+pub fn header_of(key: &HeaderKey, orders: &[(HeaderSums, isize)]) -> Option<GoldOrderHeader> {
+    let (mut revenue, mut qty, mut items) = (0i64, 0i64, 0i64);
+    let mut brands: Vec<i32> = Vec::new();
+    for ((order_brands, q, money, n), count) in orders {
+        let count = i64::try_from(*count).unwrap_or(0);
+        if count <= 0 {
+            continue;
         }
-        brands.sort_unstable();
-        brands.dedup();
-        (items > 0).then(|| {
-            let (order_id, gk_id, location, order_day) = key.clone();
-            GoldOrderHeader {
-                order_id,
-                gk_id,
-                location,
-                order_day,
-                order_revenue: Money(revenue),
-                total_qty: qty,
-                total_items: items,
-                brands_in_order: brands,
-            }
-        })
+        revenue += money * count;
+        qty += q * count;
+        items += n * count;
+        brands.extend_from_slice(order_brands);
+    }
+    brands.sort_unstable();
+    brands.dedup();
+    (items > 0).then(|| {
+        let (order_id, gk_id, location, order_day) = key.clone();
+        GoldOrderHeader {
+            order_id,
+            gk_id,
+            location,
+            order_day,
+            order_revenue: Money(revenue),
+            total_qty: qty,
+            total_items: items,
+            brands_in_order: brands,
+        }
     })
 }
 

@@ -10,7 +10,7 @@
 //! .withColumn("order_day", F.to_date("event_ts"))
 //! ```
 //! Differences, on purpose:
-//! - Reads de-duplicated `order_created` events ([`crate::bronze::orders_and_deliveries`], the winners of
+//! - Reads de-duplicated `order_created` events ([`crate::bronze::per_order`], the winners of
 //!   [`crate::bronze::dedup`]), so a re-delivered file does not double an order.
 //! - `price` and `extended_price` are exact micro-dollars ([`crate::money::Money`]).
 //! - An item repeated inside one order stays two rows, as `explode` does; in the collection that
