@@ -132,7 +132,7 @@ pub struct RunArgs {
     /// Minimum interval between publishes in follow mode, milliseconds.
     #[arg(long, default_value_t = 1000)]
     pub publish_ms: u64,
-    /// An epoch ends after the file that brings it to this many events. Default 200000, or
+    /// An epoch ends after the file that brings it to this many events. Default 100000, or
     /// 20000 with --retain-days (days retire only as epochs complete, so large epochs let state
     /// pile up before it is retired).
     #[arg(long)]
@@ -409,7 +409,7 @@ fn run_worker(
         .map(|days| Retention::new(days, params.refund_policy.window_hours));
     let epoch_events =
         args.epoch_events
-            .unwrap_or(if retention.is_some() { 20_000 } else { 200_000 });
+            .unwrap_or(if retention.is_some() { 20_000 } else { 100_000 });
     // The latest ingest time any worker announced (see `next_time`).
     let latest_time = Rc::new(Cell::new(0u64));
 
