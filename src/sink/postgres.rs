@@ -272,8 +272,10 @@ pub fn pg_sink<'s>(rows: VecCollection<'s, u64, PgRow>, options: PgOptions) -> P
     }
     let mut send = Some(send);
     let mut pending: FrontierBuffer<PgRow> = FrontierBuffer::default();
-    // Net changes at complete times not yet queued: key -> (row, count) accumulations.
-    let mut staged: BTreeMap<PgKey, BTreeMap<PgRow, i64>> = BTreeMap::new();
+    // Net changes at complete times not yet queued: key -> (row, count) accumulations. A key
+    // has one or two rows, so a `Vec`: a `BTreeMap` per key allocated a whole B-tree node
+    // (11 rows, ~2.7 KB) for each, ~0.3 GB for the 126 K rows of 30 days.
+    let mut staged: BTreeMap<PgKey, Vec<(PgRow, i64)>> = BTreeMap::new();
     let mut last_publish = Instant::now();
     let writer_status = status.clone();
     let pact =
@@ -290,9 +292,12 @@ pub fn pg_sink<'s>(rows: VecCollection<'s, u64, PgRow>, options: PgOptions) -> P
                     if options.retention.is_some_and(|r| r.frozen(row.day(), time)) {
                         continue;
                     }
+                    let diff = i64::try_from(diff).unwrap_or(0);
                     let rows = staged.entry(row.key()).or_default();
-                    let count = rows.entry(row).or_insert(0);
-                    *count += i64::try_from(diff).unwrap_or(0);
+                    match rows.iter_mut().find(|(staged, _)| *staged == row) {
+                        Some((_, count)) => *count += diff,
+                        None => rows.push((row, diff)),
+                    }
                 }
             }
             let due = frontier.is_empty()
@@ -371,16 +376,12 @@ struct Batch {
 }
 
 impl Batch {
-    fn from_staged(staged: &BTreeMap<PgKey, BTreeMap<PgRow, i64>>) -> Batch {
+    fn from_staged(staged: &BTreeMap<PgKey, Vec<(PgRow, i64)>>) -> Batch {
         let mut batch = Batch::default();
         for (key, rows) in staged {
             // After consolidation at most one row per key is present; if a bug left two, the
             // greatest wins deterministically rather than failing the whole transaction.
-            let present = rows
-                .iter()
-                .filter(|(_, c)| **c > 0)
-                .map(|(r, _)| r)
-                .next_back();
+            let present = rows.iter().filter(|(_, c)| *c > 0).map(|(r, _)| r).max();
             match (key, present) {
                 (_, Some(PgRow::Recommendation(r))) => batch.recs.push(r.clone()),
                 (_, Some(PgRow::OrderEvent(e))) => batch.events.push(e.clone()),
