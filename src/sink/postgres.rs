@@ -306,8 +306,7 @@ pub fn pg_sink<'s>(rows: VecCollection<'s, u64, PgRow>, options: PgOptions) -> P
                     .is_some_and(|i| last_publish.elapsed() >= i);
             if due && !staged.is_empty() {
                 let epoch = frontier.frontier().first().copied().unwrap_or(u64::MAX);
-                let batch = Batch::from_staged(&staged);
-                staged.clear();
+                let batch = Batch::from_staged(std::mem::take(&mut staged));
                 last_publish = Instant::now();
                 if let Some(sender) = &send {
                     // Blocks only when the writer is MAX_QUEUED_BATCHES behind: backpressure.
@@ -376,19 +375,23 @@ struct Batch {
 }
 
 impl Batch {
-    fn from_staged(staged: &BTreeMap<PgKey, Vec<(PgRow, i64)>>) -> Batch {
+    /// Moves (never clones) each key's row into the batch: in a replay everything is staged
+    /// until the end, and a copy would double the sink's peak.
+    fn from_staged(staged: BTreeMap<PgKey, Vec<(PgRow, i64)>>) -> Batch {
         let mut batch = Batch::default();
         for (key, rows) in staged {
             // After consolidation at most one row per key is present; if a bug left two, the
             // greatest wins deterministically rather than failing the whole transaction.
-            let present = rows.iter().filter(|(_, c)| *c > 0).map(|(r, _)| r).max();
+            let present = rows
+                .into_iter()
+                .filter(|(_, c)| *c > 0)
+                .map(|(r, _)| r)
+                .max();
             match (key, present) {
-                (_, Some(PgRow::Recommendation(r))) => batch.recs.push(r.clone()),
-                (_, Some(PgRow::OrderEvent(e))) => batch.events.push(e.clone()),
-                (PgKey::Recommendation(id), None) => batch.rec_deletes.push(id.clone()),
-                (PgKey::OrderEvent(o, t, s), None) => {
-                    batch.event_deletes.push((o.clone(), t.clone(), *s))
-                }
+                (_, Some(PgRow::Recommendation(r))) => batch.recs.push(r),
+                (_, Some(PgRow::OrderEvent(e))) => batch.events.push(e),
+                (PgKey::Recommendation(id), None) => batch.rec_deletes.push(id),
+                (PgKey::OrderEvent(o, t, s), None) => batch.event_deletes.push((o, t, s)),
             }
         }
         batch
