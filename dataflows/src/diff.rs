@@ -57,3 +57,23 @@ impl Multiply<isize> for Sums {
         }
     }
 }
+
+/// The rows of one order's winners merged per group: one row per group with `rows` 1 (the
+/// order counts once, however many of its rows or winners fall in the group), quantities
+/// and money summed. Sorted by group.
+pub fn once_per_group<K: Ord>(rows: impl Iterator<Item = (K, Sums)>) -> Vec<(K, Sums)> {
+    let mut rows: Vec<(K, Sums)> = rows.collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    rows.dedup_by(|next, kept| {
+        let same = next.0 == kept.0;
+        if same {
+            kept.1.qty += next.1.qty;
+            kept.1.money += next.1.money;
+        }
+        same
+    });
+    for (_, sums) in &mut rows {
+        sums.rows = 1;
+    }
+    rows
+}

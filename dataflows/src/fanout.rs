@@ -22,9 +22,9 @@ use timely::progress::Timestamp;
 
 use crate::bronze::OrderRow;
 use crate::diff::Sums;
-use crate::gold::brand_sales_day::{brand_rows, BrandOrderKey};
+use crate::gold::brand_sales_day::BrandDay;
 use crate::gold::item_sales_day::{item_rows, ItemKey};
-use crate::gold::location_sales_hourly::{location_rows, LocationOrderKey};
+use crate::gold::location_sales_hourly::LocationHour;
 use crate::model::{GoldOrderHeader, Order};
 use crate::refunds::Timed;
 
@@ -36,10 +36,10 @@ pub(crate) struct OrderViews<'s, T: Timestamp> {
     pub header: VecCollection<'s, T, GoldOrderHeader>,
     /// [`item_rows`].
     pub items: VecCollection<'s, T, (ItemKey, Sums)>,
-    /// [`brand_rows`].
-    pub brands: VecCollection<'s, T, (BrandOrderKey, Sums)>,
-    /// [`location_rows`].
-    pub locations: VecCollection<'s, T, (LocationOrderKey, Sums)>,
+    /// [`crate::gold::brand_sales_day::brand_day_rows`].
+    pub brands: VecCollection<'s, T, (BrandDay, Sums)>,
+    /// [`crate::gold::location_sales_hourly::location_hour_rows`].
+    pub locations: VecCollection<'s, T, (LocationHour, Sums)>,
     /// The delivered orders' rows the refunds are judged on.
     pub timed: VecCollection<'s, T, Timed>,
 }
@@ -94,18 +94,20 @@ where
                             s_timed.give((timed, time, diff));
                             continue;
                         }
+                        OrderRow::BrandDay(key, sums) => {
+                            s_brands.give(((key, sums), time, diff));
+                            continue;
+                        }
+                        OrderRow::LocationHour(key, sums) => {
+                            s_locations.give(((key, sums), time, diff));
+                            continue;
+                        }
                     };
                     for (key, sums) in item_rows(&order) {
                         item_sums
                             .entry((time.clone(), key))
                             .or_default()
                             .plus_equals(&sums.multiply(&diff));
-                    }
-                    for row in brand_rows(&order) {
-                        s_brands.give((row, time.clone(), diff));
-                    }
-                    if let Some(row) = location_rows(&order) {
-                        s_locations.give((row, time.clone(), diff));
                     }
                     s_orders.give((order, time, diff));
                 }

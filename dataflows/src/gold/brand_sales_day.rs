@@ -14,8 +14,10 @@
 //! - `orders` is an EXACT distinct count, not HyperLogLog.
 //! - No watermark: a late order updates its day however late it arrives.
 //!
-//! Both aggregations ride in the diff: first per (brand, day, order) so each order becomes one
-//! unit, then per (brand, day) counting those units.
+//! Each order becomes one unit per (brand, day) where the order is reduced to its winners
+//! ([`crate::bronze::per_order`], which holds them all: [`brand_day_rows`]), and the units are
+//! summed in the diff per (brand, day). Keyed by (brand, day, order) in an arrangement of its
+//! own, the same distinct step held every order's id (~30 MB for a year).
 
 use differential_dataflow::lattice::Lattice;
 use differential_dataflow::operators::CountTotal;
@@ -23,10 +25,10 @@ use differential_dataflow::VecCollection;
 use timely::order::TotalOrder;
 use timely::progress::Timestamp;
 
-use crate::diff::Sums;
+use crate::diff::{once_per_group, Sums};
+use crate::gold::per_order_id;
 use crate::model::{GoldBrandSalesDay, Order};
 use crate::money::Money;
-use crate::text::Text;
 use crate::time::{day_of, Day};
 
 /// Exact distinct orders, quantity and revenue of the silver rows of de-duplicated orders per
@@ -37,64 +39,40 @@ pub fn brand_sales_day<'s, T>(
 where
     T: Timestamp + Lattice + TotalOrder,
 {
-    brand_sales_day_from(orders.flat_map(|o| brand_rows(&o)))
+    brand_sales_day_from(per_order_id(
+        orders,
+        "gold_brand_sales_day: per order",
+        |orders| brand_day_rows(orders.iter()),
+    ))
 }
 
-/// The first group of a brand row: ((brand_id, day), order_id).
-pub type BrandOrderKey = ((i32, Day), Text);
+/// The (brand, day) of a brand row.
+pub type BrandDay = (i32, Day);
 
-/// What [`brand_sales_day`] reads of one order: per brand in it, its (brand, day, order) and
-/// the quantity and money of that brand's silver rows, summed here already (one record per
-/// brand and order instead of one per item for the arrangement to sort and merge).
-pub fn brand_rows(o: &Order) -> Vec<(BrandOrderKey, Sums)> {
-    let mut per_brand: Vec<(i32, Sums)> = o
-        .items
-        .iter()
-        .map(|r| {
+/// What [`brand_sales_day`] reads of one order, from all its winners (with repeats): per
+/// (brand, day) in it, the order once and the quantity and money of its silver rows there.
+pub fn brand_day_rows<'a>(orders: impl Iterator<Item = &'a Order>) -> Vec<(BrandDay, Sums)> {
+    once_per_group(orders.flat_map(|o| {
+        let day = day_of(o.ts);
+        o.items.iter().map(move |r| {
             let sums = Sums {
                 rows: 0,
                 qty: i64::from(r.qty),
                 money: r.extended_price().0,
             };
-            (r.brand_id, sums)
+            ((r.brand_id, day), sums)
         })
-        .collect();
-    per_brand.sort_unstable_by_key(|(brand, _)| *brand);
-    per_brand.dedup_by(|next, kept| {
-        let same = next.0 == kept.0;
-        if same {
-            kept.1.qty += next.1.qty;
-            kept.1.money += next.1.money;
-        }
-        same
-    });
-    let day = day_of(o.ts);
-    per_brand
-        .into_iter()
-        .map(|(brand, sums)| (((brand, day), o.order_id.clone()), sums))
-        .collect()
+    }))
 }
 
-/// [`brand_sales_day`] from the [`brand_rows`] of the orders.
+/// [`brand_sales_day`] from the [`brand_day_rows`] of the orders.
 pub fn brand_sales_day_from<'s, T>(
-    rows: VecCollection<'s, T, (BrandOrderKey, Sums)>,
+    rows: VecCollection<'s, T, (BrandDay, Sums)>,
 ) -> VecCollection<'s, T, GoldBrandSalesDay>
 where
     T: Timestamp + Lattice + TotalOrder,
 {
     rows.explode(|(key, sums)| Some((key, sums)))
-        .arrange_by_self_named("gold_brand_sales_day: by brand, day and order")
-        .count_total()
-        .explode(|((key, _order_id), per_order)| {
-            Some((
-                key,
-                Sums {
-                    rows: 1,
-                    qty: per_order.qty,
-                    money: per_order.money,
-                },
-            ))
-        })
         .arrange_by_self_named("gold_brand_sales_day: by brand and day")
         .count_total()
         .map(|((brand_id, day), sums)| GoldBrandSalesDay {

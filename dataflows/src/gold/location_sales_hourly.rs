@@ -20,7 +20,8 @@ use differential_dataflow::VecCollection;
 use timely::order::TotalOrder;
 use timely::progress::Timestamp;
 
-use crate::diff::Sums;
+use crate::diff::{once_per_group, Sums};
+use crate::gold::per_order_id;
 use crate::model::{GoldLocationSalesHourly, Order};
 use crate::money::Money;
 use crate::text::Text;
@@ -34,49 +35,42 @@ pub fn location_sales_hourly<'s, T>(
 where
     T: Timestamp + Lattice + TotalOrder,
 {
-    location_sales_hourly_from(orders.flat_map(|o| location_rows(&o)))
+    location_sales_hourly_from(per_order_id(
+        orders,
+        "gold_location_sales_hourly: per order",
+        |orders| location_hour_rows(orders.iter()),
+    ))
 }
 
-/// The first group of a location row: ((location, hour), order_id).
-pub type LocationOrderKey = ((Text, Micros), Text);
+/// The (location, hour) of a location row.
+pub type LocationHour = (Text, Micros);
 
-/// What [`location_sales_hourly`] reads of one order: its (location, hour, order) and the
-/// quantity and money of its silver rows, summed here already (one record per order instead
-/// of one per item for the arrangement to sort and merge); `None` without items, as an
-/// order without silver rows has no part in the view.
-pub fn location_rows(o: &Order) -> Option<(LocationOrderKey, Sums)> {
-    if o.items.is_empty() {
-        return None;
-    }
-    let mut sums = Sums::default();
-    for r in o.items.iter() {
-        sums.qty += i64::from(r.qty);
-        sums.money += r.extended_price().0;
-    }
-    let key = ((o.location.clone(), hour_of(o.ts)), o.order_id.clone());
-    Some((key, sums))
+/// What [`location_sales_hourly`] reads of one order, from all its winners (with repeats):
+/// per (location, hour) of a winner with items, the order once and the quantity and money of
+/// its silver rows there (an order without silver rows has no part in the view). The distinct
+/// step happens here, per order ([`crate::bronze::per_order`] holds all its winners), instead
+/// of in an arrangement keyed by (location, hour, order).
+pub fn location_hour_rows<'a>(
+    orders: impl Iterator<Item = &'a Order>,
+) -> Vec<(LocationHour, Sums)> {
+    once_per_group(orders.filter(|o| !o.items.is_empty()).map(|o| {
+        let mut sums = Sums::default();
+        for r in o.items.iter() {
+            sums.qty += i64::from(r.qty);
+            sums.money += r.extended_price().0;
+        }
+        ((o.location.clone(), hour_of(o.ts)), sums)
+    }))
 }
 
-/// [`location_sales_hourly`] from the [`location_rows`] of the orders.
+/// [`location_sales_hourly`] from the [`location_hour_rows`] of the orders.
 pub fn location_sales_hourly_from<'s, T>(
-    rows: VecCollection<'s, T, (LocationOrderKey, Sums)>,
+    rows: VecCollection<'s, T, (LocationHour, Sums)>,
 ) -> VecCollection<'s, T, GoldLocationSalesHourly>
 where
     T: Timestamp + Lattice + TotalOrder,
 {
     rows.explode(|(key, sums)| Some((key, sums)))
-        .arrange_by_self_named("gold_location_sales_hourly: by location, hour and order")
-        .count_total()
-        .explode(|((key, _order_id), per_order)| {
-            Some((
-                key,
-                Sums {
-                    rows: 1,
-                    qty: per_order.qty,
-                    money: per_order.money,
-                },
-            ))
-        })
         .arrange_by_self_named("gold_location_sales_hourly: by location and hour")
         .count_total()
         .map(|((location, hour_ts), sums)| GoldLocationSalesHourly {
