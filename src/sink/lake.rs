@@ -197,7 +197,8 @@ pub struct SinkStatus {
 }
 
 /// The rows of one file with their counts: a sorted, consolidated run, and the updates since
-/// in arrival order. The updates are merged in when they reach a quarter of the run, and before
+/// in arrival order. The updates are merged in when they reach a quarter of the run (at least
+/// 64: a pending `Vec` doubles, so a larger floor left most small files half empty), and before
 /// the file is read ([`FileRows::settle`]). A `BTreeMap` of the rows took ~1.45× their size
 /// (half-full nodes); this is the sink's largest state (a year's silver orders and order
 /// headers).
@@ -214,7 +215,7 @@ impl FileRows {
             return;
         }
         self.pending.push((row, diff));
-        if self.pending.len() >= (self.sorted.len() / 4).max(1024) {
+        if self.pending.len() >= (self.sorted.len() / 4).max(64) {
             self.settle();
         }
     }
