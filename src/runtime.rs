@@ -460,10 +460,10 @@ fn run_worker(
                     agent: agent.clone(),
                     retention,
                 };
-                let events =
-                    caspers_dataflows::bronze::dedup_where(views.all_events.clone(), |e| {
-                        e.event_type != EventType::DriverPing
-                    });
+                let events = caspers_dataflows::bronze::dedup_for_order_events(
+                    views.all_events.clone(),
+                    |e| e.event_type != EventType::DriverPing,
+                );
                 let pg_rows = views
                     .refund_recommendations
                     .clone()

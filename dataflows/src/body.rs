@@ -131,7 +131,10 @@ impl PackedBody {
 
     /// The body.
     pub fn unpack(&self) -> String {
-        let bytes: Vec<u8> = self.bytes().collect();
+        // Sized first: collecting the iterator (no size hint) doubled a `Vec` from 8 bytes,
+        // up to twice a body's size.
+        let mut bytes = Vec::with_capacity(self.bytes().count());
+        bytes.extend(self.bytes());
         // Packing kept a `&str`'s bytes and whole ASCII fragments, so this is UTF-8.
         String::from_utf8(bytes).unwrap_or_default()
     }
