@@ -545,7 +545,7 @@ fn binary_allocates_with_jemalloc_and_its_options() {
     assert!(out.status.success());
     let stats = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stats.contains("opt.dirty_decay_ms: -1"),
+        stats.contains("opt.dirty_decay_ms: 5000"),
         "jemalloc's statistics: {stats}"
     );
 }
