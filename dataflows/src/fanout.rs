@@ -1,4 +1,6 @@
-//! One pass over the de-duplicated orders that feeds every view reading them.
+//! One pass over [`crate::bronze::per_order`]'s rows that feeds every view reading them: the
+//! orders go to silver and `gold_item_sales_day`, the rows computed per order (headers, the
+//! distinct units of the brand and location views, the refund join) each to their view.
 //!
 //! Each order used to go to six consumers (the lake's silver rows, four gold views, refunds).
 //! A timely stream with several consumers clones every batch for all but the last, so each
