@@ -35,7 +35,7 @@ use crate::gold::location_sales_hourly::{location_hour_rows, LocationHour};
 use crate::gold::order_header::{header_of, header_row, HeaderKey, HeaderSums};
 use crate::least::{fold_per_key_into, least_per_key};
 use crate::model::{Event, EventType, GoldOrderHeader, Line, Order};
-use crate::refunds::{created_row, timed_row, Timed};
+use crate::refunds::{created_row, timed_of, Timed};
 use crate::text::Text;
 use crate::time::Micros;
 
@@ -219,8 +219,7 @@ fn order_rows(
     out: &mut Vec<OrderRow>,
 ) {
     let mut orders = Vec::new();
-    let mut created: Option<(Micros, i64)> = None;
-    let mut delivered: Option<(Micros, &Text)> = None;
+    let mut delivered = Vec::new();
     // Sorted by identity, then by copy: each identity's winner is its first positive copy.
     for identity in copies.chunk_by(|a, b| (a.0 .0, a.0 .1) == (b.0 .0, b.0 .1)) {
         let Some(((event_type, _, copy), _)) = identity.iter().find(|(_, n)| *n > 0) else {
@@ -234,12 +233,9 @@ fn order_rows(
                 location: copy.location.clone(),
                 items: copy.items.clone(),
             };
-            let (_, row) = created_row(&order);
-            created = Some(created.map_or(row, |least| least.min(row)));
             orders.push(order);
         } else {
-            let row = (copy.ts, &copy.location);
-            delivered = Some(delivered.map_or(row, |least| least.min(row)));
+            delivered.push((copy.ts, &copy.location));
         }
     }
     let mut headers: BTreeMap<HeaderKey, Vec<(HeaderSums, isize)>> = BTreeMap::new();
@@ -252,9 +248,8 @@ fn order_rows(
             .filter_map(|(key, sums)| header_of(key, sums))
             .map(OrderRow::Header),
     );
-    if let (Some(created), Some(delivered)) = (created, delivered) {
-        out.push(OrderRow::Timed(timed_row(order_id, created, delivered)));
-    }
+    let created = orders.iter().map(|order| created_row(order).1);
+    out.extend(timed_of(order_id, created, delivered).map(OrderRow::Timed));
     out.extend(
         brand_day_rows(orders.iter())
             .into_iter()

@@ -362,17 +362,18 @@ where
         sides,
         "refunds: created and delivered per order",
         |order_id, sides| {
-            // Sorted: every `Created` before every `Delivered`, each side by (ts, then the rest).
-            let mut positive = sides.iter().filter(|(_, n)| *n > 0).map(|(side, _)| side);
-            let created = match positive.next()? {
-                Side::Created(ts, revenue) => (*ts, *revenue),
-                Side::Delivered(..) => return None,
-            };
-            let delivered = positive.find_map(|side| match side {
-                Side::Delivered(ts, location) => Some((*ts, location)),
-                Side::Created(..) => None,
-            })?;
-            Some(timed_row(order_id, created, delivered))
+            let positive = || sides.iter().filter(|(_, n)| *n > 0).map(|(side, _)| side);
+            timed_of(
+                order_id,
+                positive().filter_map(|side| match side {
+                    Side::Created(ts, revenue) => Some((*ts, *revenue)),
+                    Side::Delivered(..) => None,
+                }),
+                positive().filter_map(|side| match side {
+                    Side::Delivered(ts, location) => Some((*ts, location)),
+                    Side::Created(..) => None,
+                }),
+            )
         },
     );
     recommendations_from_timed(timed, policy, live_from)
@@ -382,20 +383,23 @@ where
 /// micros, revenue).
 pub type Timed = (Text, Text, Micros, i64, i64);
 
-/// The [`Timed`] row of an order from its earliest `order_created` copy's (ts, revenue) and
-/// its earliest delivery's (ts, location).
-pub fn timed_row(
+/// The [`Timed`] row of an order from the (ts, revenue) of its `order_created` winners and the
+/// (ts, location) of its delivered ones: the least of each side, joined; `None` until the
+/// order has both.
+pub fn timed_of<'a>(
     order_id: &Text,
-    (created_ts, revenue): (Micros, i64),
-    (delivered_ts, location): (Micros, &Text),
-) -> Timed {
-    (
+    created: impl IntoIterator<Item = (Micros, i64)>,
+    delivered: impl IntoIterator<Item = (Micros, &'a Text)>,
+) -> Option<Timed> {
+    let (created_ts, revenue) = created.into_iter().min()?;
+    let (delivered_ts, location) = delivered.into_iter().min()?;
+    Some((
         order_id.clone(),
         location.clone(),
         delivered_ts,
         delivered_ts - created_ts,
         revenue,
-    )
+    ))
 }
 
 /// The recommendations from the [`Timed`] rows of the delivered orders.
