@@ -188,17 +188,6 @@ pub struct Order {
     pub items: Arc<[Line]>,
 }
 
-/// A de-duplicated delivery, as refunds read it: the winning `delivered` copy of one identity.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Delivery {
-    /// Order id.
-    pub order_id: Text,
-    /// `delivered` event time (µs UTC).
-    pub ts: Micros,
-    /// Location name.
-    pub location: Text,
-}
-
 /// A record the reader or the dataflow rejected, with enough context to find and fix it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct DeadLetter {

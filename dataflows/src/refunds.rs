@@ -37,12 +37,10 @@ use differential_dataflow::operators::arrange::{Arranged, TraceAgent};
 use differential_dataflow::trace::implementations::{ValBuilder, ValSpine};
 use differential_dataflow::{Data, ExchangeData, VecCollection};
 use serde::{Deserialize, Serialize};
-use timely::order::TotalOrder;
 use timely::progress::Timestamp;
 
 use crate::hash::stable_hash;
-use crate::least::fold_per_key;
-use crate::model::{Delivery, Order};
+use crate::model::Order;
 use crate::money::Money;
 use crate::text::Text;
 use crate::time::{hour_of, Micros, MICROS_PER_HOUR};
@@ -309,74 +307,10 @@ where
         )
 }
 
-/// One side of an order, as the refunds read it: an `order_created` copy (ts, revenue) or a
-/// delivery (ts, location). `Created` orders before `Delivered`.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-enum Side {
-    Created(Micros, i64),
-    Delivered(Micros, Text),
-}
-
-/// Builds the recommendations from de-duplicated `order_created` and `delivered` events.
-pub fn refund_recommendations<'s, T>(
-    orders: VecCollection<'s, T, Order>,
-    deliveries: VecCollection<'s, T, Delivery>,
-    policy: RefundPolicy,
-    live_from: Micros,
-) -> VecCollection<'s, T, RefundRecommendation>
-where
-    T: Timestamp + Lattice + TotalOrder,
-{
-    refund_recommendations_from(
-        orders.map(|o| created_row(&o)),
-        deliveries,
-        policy,
-        live_from,
-    )
-}
-
-/// What [`refund_recommendations`] reads of an order: its id, creation time and revenue.
+/// What the refunds read of an order: its id, creation time and revenue.
 pub fn created_row(o: &Order) -> (Text, (Micros, i64)) {
     let revenue: i64 = o.items.iter().map(|i| i.price.0 * i64::from(i.qty)).sum();
     (o.order_id.clone(), (o.ts, revenue))
-}
-
-/// [`refund_recommendations`] from the [`created_row`]s of the orders.
-pub fn refund_recommendations_from<'s, T>(
-    created: VecCollection<'s, T, (Text, (Micros, i64))>,
-    deliveries: VecCollection<'s, T, Delivery>,
-    policy: RefundPolicy,
-    live_from: Micros,
-) -> VecCollection<'s, T, RefundRecommendation>
-where
-    T: Timestamp + Lattice + TotalOrder,
-{
-    // Per order: its earliest order_created copy (when it was created, what it is worth) and
-    // its earliest delivery, joined. One fold keeps both sides of an order in one map entry;
-    // two `reduce`s and a join kept each side in an input and an output arrangement (~0.1 GB
-    // for a year).
-    let sides = created
-        .map(|(order_id, (ts, revenue))| (order_id, Side::Created(ts, revenue)))
-        .concat(deliveries.map(|d| (d.order_id, Side::Delivered(d.ts, d.location))));
-    let timed = fold_per_key(
-        sides,
-        "refunds: created and delivered per order",
-        |order_id, sides| {
-            let positive = || sides.iter().filter(|(_, n)| *n > 0).map(|(side, _)| side);
-            timed_of(
-                order_id,
-                positive().filter_map(|side| match side {
-                    Side::Created(ts, revenue) => Some((*ts, *revenue)),
-                    Side::Delivered(..) => None,
-                }),
-                positive().filter_map(|side| match side {
-                    Side::Delivered(ts, location) => Some((*ts, location)),
-                    Side::Created(..) => None,
-                }),
-            )
-        },
-    );
-    recommendations_from_timed(timed, policy, live_from)
 }
 
 /// A delivered order as the refunds judge it: (order_id, location, delivered_ts, delivery
