@@ -17,16 +17,26 @@ pub enum Mode {
     Workers(usize),
     /// This many processes with one worker each, through `scripts/cluster.sh`.
     Processes(usize),
+    /// One process with this many workers and `--no-bronze`: the tables DuckDB computes
+    /// (plus refunds), without the Parquet copy of every record it does not write.
+    WorkersNoBronze(usize),
 }
 
 impl Mode {
-    /// Parses `w1`, `w2`, `p2`, ….
+    /// Parses `w1`, `w2`, `p2`, `w2-nobronze`, ….
     pub fn parse(text: &str) -> anyhow::Result<Mode> {
         let n = |s: &str| s.parse::<usize>().ok().filter(|n| *n >= 1);
-        match (text.get(..1), text.get(1..).and_then(n)) {
-            (Some("w"), Some(n)) => Ok(Mode::Workers(n)),
-            (Some("p"), Some(n)) => Ok(Mode::Processes(n)),
-            _ => anyhow::bail!("replay mode {text:?}: expected wN (workers) or pN (processes)"),
+        let (base, no_bronze) = match text.strip_suffix("-nobronze") {
+            Some(base) => (base, true),
+            None => (text, false),
+        };
+        match (base.get(..1), base.get(1..).and_then(n), no_bronze) {
+            (Some("w"), Some(n), false) => Ok(Mode::Workers(n)),
+            (Some("w"), Some(n), true) => Ok(Mode::WorkersNoBronze(n)),
+            (Some("p"), Some(n), false) => Ok(Mode::Processes(n)),
+            _ => anyhow::bail!(
+                "replay mode {text:?}: expected wN (workers), pN (processes) or wN-nobronze"
+            ),
         }
     }
 
@@ -35,6 +45,7 @@ impl Mode {
         match self {
             Mode::Workers(n) => format!("1 process × {n} worker{}", if n == 1 { "" } else { "s" }),
             Mode::Processes(n) => format!("{n} processes × 1 worker"),
+            Mode::WorkersNoBronze(n) => format!("{}, --no-bronze", Mode::Workers(n).label()),
         }
     }
 }
@@ -80,11 +91,13 @@ pub fn replay(
     ];
     args.extend(extra.iter().cloned());
     let (cost, rss_sum) = match mode {
-        Mode::Workers(w) => {
+        Mode::Workers(w) | Mode::WorkersNoBronze(w) => {
+            let no_bronze = (mode == Mode::WorkersNoBronze(w)).then_some("--no-bronze");
             let cost = run_measured(
                 Command::new(&tools.caspers)
                     .args(&args)
-                    .args(["-w", &w.to_string()]),
+                    .args(["-w", &w.to_string()])
+                    .args(no_bronze),
             )?;
             let rss = cost.peak_rss;
             (cost, rss)

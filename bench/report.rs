@@ -424,6 +424,20 @@ impl Report {
                     ));
                 }
             }
+            // Like for like: without bronze, caspers publishes DuckDB's five tables (plus
+            // refunds); the targets above are for the whole job, bronze included.
+            let lean = self.find(dataset, &Kind::Replay(Mode::WorkersNoBronze(2)));
+            if let (Some(d), Some(o)) = (duck, lean) {
+                if let (Some(a), Some(b), Some(ra), Some(rb)) = (o.rate, d.rate, o.rss, d.rss) {
+                    let r = a / b;
+                    out.push(format!(
+                        "the same tables as DuckDB (--no-bronze), {dataset}: events/s {r:.2}× (target ≥ 2×: {}), peak RSS {:.2}× (target ≤ 1×: {})",
+                        verdict(r >= 2.0),
+                        f(ra) / f(rb),
+                        verdict(ra <= rb)
+                    ));
+                }
+            }
             // Context, not a target: DuckDB writing the lake's own layout (Hive partitions, one
             // file per hour of `gold_location_sales_hourly`), as caspers does. The targets
             // above stay against the flat layout, DuckDB's fastest.

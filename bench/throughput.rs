@@ -47,8 +47,9 @@ struct Args {
     )]
     only: Vec<String>,
     /// Replays, as DATASET=MODES (modes: wN = one process with N workers, pN = N processes
-    /// × 1 worker); repeatable. Datasets: sf-year, multi-5m, sf-30d.
-    #[arg(long = "replay", default_values_t = ["sf-year=w1,w2,p2".to_string(), "multi-5m=w2".to_string()])]
+    /// × 1 worker, wN-nobronze = wN with `--no-bronze`); repeatable. Datasets: sf-year,
+    /// multi-5m, sf-30d.
+    #[arg(long = "replay", default_values_t = ["sf-year=w1,w2,p2,w2-nobronze".to_string(), "multi-5m=w2,w2-nobronze".to_string()])]
     replays: Vec<String>,
     /// DuckDB output layouts: flat (one file per table) and/or hive (partitioned like the lake).
     #[arg(long, value_delimiter = ',', default_value = "flat,hive")]
@@ -127,7 +128,7 @@ impl Args {
 
     fn apply_quick(&mut self) {
         if self.quick {
-            self.replays = vec!["sf-30d=w1,w2,p2".into()];
+            self.replays = vec!["sf-30d=w1,w2,p2,w2-nobronze".into()];
             self.mem_events = self.mem_events.min(100_000);
             self.latency_history = "sf-30d".into();
             self.latency_epochs = self.latency_epochs.min(500);
@@ -352,6 +353,7 @@ fn mode_tag(mode: Mode) -> String {
     match mode {
         Mode::Workers(n) => format!("w{n}"),
         Mode::Processes(n) => format!("p{n}"),
+        Mode::WorkersNoBronze(n) => format!("w{n}-nobronze"),
     }
 }
 

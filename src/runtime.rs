@@ -181,6 +181,11 @@ pub struct RunArgs {
     /// them as published (see README, "Memory"). Off by default: every day stays exact.
     #[arg(long)]
     pub retain_days: Option<u32>,
+    /// Do not write `all_events` (bronze): only silver, gold, refunds and dead letters. The
+    /// landing directory stays the raw log either way; bronze is a Parquet copy of every record
+    /// and about a third of a replay's CPU (see README, "The lake").
+    #[arg(long)]
+    pub no_bronze: bool,
     /// Records larger than this many bytes are dead-lettered (`too_large`); a file larger than
     /// this is read in chunks, so no record is ever held whole beyond it.
     #[arg(long, default_value_t = crate::source::DEFAULT_MAX_RECORD_BYTES)]
@@ -208,6 +213,7 @@ impl RunArgs {
             refund_policy: None,
             live_from: None,
             retain_days: None,
+            no_bronze: false,
             max_record_bytes: crate::source::DEFAULT_MAX_RECORD_BYTES,
             pg: None,
             pg_retry_secs: 300,
@@ -538,7 +544,10 @@ fn run_worker(
                         stats_in: &mut stats_in,
                         staged_bronze: &mut staged_bronze,
                     },
-                    args.pg.is_some(),
+                    Needs {
+                        order_events: args.pg.is_some(),
+                        bronze: !args.no_bronze,
+                    },
                     retention.as_ref(),
                     args.max_record_bytes,
                     &mut read_buf,
@@ -699,6 +708,15 @@ struct Read {
     max_ts: Option<i64>,
 }
 
+/// What [`ingest_file`] keeps of a file besides the events the views read.
+#[derive(Clone, Copy, Debug)]
+struct Needs {
+    /// The Postgres sink's `order_events` (every type but pings become owned events).
+    order_events: bool,
+    /// The bronze file (else only each record's type and time are kept, for the counters).
+    bronze: bool,
+}
+
 /// What [`ingest_file`] reads a file into: its bronze columns, and owned events only for the
 /// records the dataflow reads that were not ingested before (a grown file's first records were).
 struct FileEvents {
@@ -737,7 +755,7 @@ fn ingest_file(
     lake: &Path,
     time: u64,
     sinks: Sinks<'_>,
-    with_order_events: bool,
+    needs: Needs,
     retention: Option<&Retention>,
     max_record_bytes: usize,
     buf: &mut Vec<u8>,
@@ -749,9 +767,13 @@ fn ingest_file(
         staged_bronze,
     } = sinks;
     let into = FileEvents {
-        bronze: parquet::BronzeColumns::for_file(file.len),
+        bronze: if needs.bronze {
+            parquet::BronzeColumns::for_file(file.len)
+        } else {
+            parquet::BronzeColumns::tally()
+        },
         skip: before.events,
-        with_order_events,
+        with_order_events: needs.order_events,
         needed: Vec::new(),
     };
     let parsed =
@@ -810,13 +832,15 @@ fn ingest_file(
             }
         }
         max_ts = bronze.event_times()[skip..].iter().copied().max();
-        let path = lake.join("all_events").join(bronze_file_name(&file.rel));
-        let batch = bronze.finish()?;
-        // A grown file restaged before its earlier version was committed supersedes it (both
-        // use the same temp name).
-        staged_bronze.retain(|(_, _, staged)| *staged != path);
-        let tmp = parquet::stage_parquet(&path, &batch)?;
-        staged_bronze.push((time, tmp, path));
+        if needs.bronze {
+            let path = lake.join("all_events").join(bronze_file_name(&file.rel));
+            let batch = bronze.finish()?;
+            // A grown file restaged before its earlier version was committed supersedes it
+            // (both use the same temp name).
+            staged_bronze.retain(|(_, _, staged)| *staged != path);
+            let tmp = parquet::stage_parquet(&path, &batch)?;
+            staged_bronze.push((time, tmp, path));
+        }
         before.events = total;
         // Bronze is written above, straight from the file; the views only read order_created
         // and delivered (plus every non-ping type for the Postgres order_events table), so the

@@ -549,3 +549,69 @@ fn binary_allocates_with_jemalloc_and_its_options() {
         "jemalloc's statistics: {stats}"
     );
 }
+
+/// `--no-bronze` changes nothing but the missing `all_events`: the same silver, gold and
+/// dead-letter files, the same counters, over good and bad records.
+#[test]
+fn no_bronze_writes_everything_else_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let landing = dir.path().join("landing");
+    for (from, to) in [("e2e/landing", "good"), ("bad", "bad")] {
+        for file in list_files(&fixture(from)).unwrap() {
+            let path = landing.join(to).join(&file.rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::copy(&file.path, &path).unwrap();
+        }
+    }
+    let run = |name: &str, extra: &[&str]| {
+        let lake = dir.path().join(name);
+        let mut args = vec![
+            "run",
+            "--input",
+            s(&landing),
+            "--quiet",
+            "--live-from",
+            LIVE,
+        ];
+        let lake_arg = lake.to_str().unwrap().to_owned();
+        args.extend(["--lake", &lake_arg]);
+        args.extend(extra);
+        caspers(&args);
+        let summaries = caspers::runtime::discover::list_files(&lake.join("_runs")).unwrap();
+        assert_eq!(summaries.len(), 1);
+        let summary: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&summaries[0].path).unwrap()).unwrap();
+        (lake, summary)
+    };
+    let (with, with_summary) = run("with", &[]);
+    let (without, without_summary) = run("without", &["--no-bronze", "-w", "2"]);
+    let mut files = lake_files(&with);
+    let bronze: Vec<String> = files
+        .keys()
+        .filter(|name| name.starts_with("all_events/"))
+        .cloned()
+        .collect();
+    assert!(!bronze.is_empty(), "the default run writes bronze");
+    for name in bronze {
+        files.remove(&name);
+    }
+    let other = lake_files(&without);
+    assert_eq!(
+        files.keys().collect::<Vec<_>>(),
+        other.keys().collect::<Vec<_>>()
+    );
+    assert!(files
+        .keys()
+        .any(|name| name.starts_with("silver_order_items/")));
+    assert!(files.iter().all(|(name, bytes)| other[name] == *bytes));
+    for key in [
+        "files",
+        "events",
+        "events_by_type",
+        "dead_letters",
+        "dead_letters_by_reason",
+    ] {
+        assert_eq!(with_summary[key], without_summary[key], "{key}");
+    }
+    assert!(with_summary["dead_letters"].as_u64().unwrap() > 0);
+}

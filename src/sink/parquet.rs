@@ -34,6 +34,9 @@ use crate::source::EventRef;
 /// Errors while encoding or publishing a Parquet file.
 #[derive(Debug, thiserror::Error)]
 pub enum ParquetError {
+    /// [`BronzeColumns::finish`] of columns that kept no text (a bug of the caller).
+    #[error("bronze columns made by BronzeColumns::tally have no text to write")]
+    Tally,
     /// Arrow refused the batch (a schema bug, not a data problem).
     #[error("arrow: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),
@@ -102,6 +105,8 @@ pub struct BronzeColumns {
     sequence: Vec<i64>,
     body: TextColumn,
     event_ts: Vec<i64>,
+    /// Only types and times are kept ([`BronzeColumns::tally`]).
+    tally: bool,
 }
 
 impl BronzeColumns {
@@ -127,20 +132,33 @@ impl BronzeColumns {
             sequence: Vec::with_capacity(records),
             body: TextColumn::with_capacity(records, bytes),
             event_ts: Vec::with_capacity(records),
+            tally: false,
+        }
+    }
+
+    /// Columns that keep only each record's type and time, what the run's counters read,
+    /// when no bronze file is written (`--no-bronze`); [`BronzeColumns::finish`] refuses them.
+    pub fn tally() -> BronzeColumns {
+        BronzeColumns {
+            tally: true,
+            ..BronzeColumns::default()
         }
     }
 
     /// Appends one record.
     pub fn push(&mut self, e: &EventRef<'_>) {
-        self.event_id.push(&e.event_id);
         self.event_type.push(e.event_type);
+        self.event_ts.push(e.ts);
+        if self.tally {
+            return;
+        }
+        self.event_id.push(&e.event_id);
         self.ts.push(&e.ts_raw);
         self.gk_id.push(&e.gk_id);
         self.location.push(&e.location);
         self.order_id.push(&e.order_id);
         self.sequence.push(e.sequence);
         self.body.push(e.body);
-        self.event_ts.push(e.ts);
     }
 
     /// Records appended.
@@ -182,6 +200,9 @@ impl BronzeColumns {
 
     /// The record batch, in the order appended.
     pub fn finish(self) -> Result<RecordBatch, ParquetError> {
+        if self.tally {
+            return Err(ParquetError::Tally);
+        }
         let n = self.len();
         let mut event_type = StringBuilder::with_capacity(n, n * 16);
         for t in &self.event_type {
@@ -668,6 +689,21 @@ mod tests {
         (0..column.len())
             .map(|i| column.value(i).to_owned())
             .collect()
+    }
+
+    /// Tally columns (`--no-bronze`) keep types and times through pushes and truncation, and
+    /// refuse to become a bronze file.
+    #[test]
+    fn tally_keeps_types_and_times_only() {
+        let mut columns = BronzeColumns::tally();
+        columns.push(&record("a", "{}", 1));
+        columns.push(&record("b", "{}", 2));
+        columns.truncate(1);
+        columns.push(&record("c", "{}", 3));
+        assert_eq!(columns.len(), 2);
+        assert_eq!(columns.event_times(), &[1, 3]);
+        assert_eq!(columns.event_types().len(), 2);
+        assert!(matches!(columns.finish(), Err(ParquetError::Tally)));
     }
 
     /// The array fast path truncates what it pushed when it gives up: what is pushed after
