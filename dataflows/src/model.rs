@@ -125,12 +125,11 @@ impl Event {
     }
 }
 
-/// An ordered item as the views carry it: [`Item`] with its name as [`Text`].
-///
-/// The fields are in [`Item`]'s order and `Text` orders like `String`, so the derived `Ord`
-/// is [`Item`]'s (the de-duplication tie-breaker compares items last).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Line {
+/// What an order line refers to: an item of a menu with its price as the body wrote it.
+/// A menu has a few hundred of these and every order repeats them, so lines share one copy
+/// ([`Line::new`] interns it) instead of each carrying its own name and ids.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MenuItem {
     /// Item id (`items.id`).
     pub id: i32,
     /// Category id.
@@ -143,29 +142,111 @@ pub struct Line {
     pub name: Text,
     /// Unit price.
     pub price: Money,
+}
+
+/// An ordered item as the views carry it: [`Item`] as a shared [`MenuItem`] and a quantity,
+/// 16 bytes instead of 56 (a year of San Francisco has ~0.9 M lines and ~200 menu items).
+///
+/// The fields are in [`Item`]'s order (`Arc` compares what it points to, and `Text` orders
+/// like `String`), so the derived `Ord` is [`Item`]'s (the de-duplication tie-breaker
+/// compares items last). Serialized flat, as [`Item`]'s fields, and interned again when read
+/// (between processes).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(from = "LineWire", into = "LineWire")]
+pub struct Line {
+    /// The item.
+    pub item: Arc<MenuItem>,
     /// Quantity ordered.
     pub qty: i32,
 }
 
+/// [`Line`] on the wire: [`Item`]'s fields, flat.
+#[derive(Serialize, Deserialize)]
+struct LineWire {
+    id: i32,
+    category_id: i32,
+    menu_id: i32,
+    brand_id: i32,
+    name: Text,
+    price: Money,
+    qty: i32,
+}
+
+impl From<LineWire> for Line {
+    fn from(w: LineWire) -> Line {
+        let item = MenuItem {
+            id: w.id,
+            category_id: w.category_id,
+            menu_id: w.menu_id,
+            brand_id: w.brand_id,
+            name: w.name,
+            price: w.price,
+        };
+        Line::new(item, w.qty)
+    }
+}
+
+impl From<Line> for LineWire {
+    fn from(line: Line) -> LineWire {
+        let item = Arc::unwrap_or_clone(line.item);
+        LineWire {
+            id: item.id,
+            category_id: item.category_id,
+            menu_id: item.menu_id,
+            brand_id: item.brand_id,
+            name: item.name,
+            price: item.price,
+            qty: line.qty,
+        }
+    }
+}
+
 impl From<Item> for Line {
     fn from(item: Item) -> Line {
-        Line {
+        let menu_item = MenuItem {
             id: item.id,
             category_id: item.category_id,
             menu_id: item.menu_id,
             brand_id: item.brand_id,
             name: Text::from(item.name),
             price: item.price,
-            qty: item.qty,
-        }
+        };
+        Line::new(menu_item, item.qty)
     }
 }
 
+/// Distinct menu items this thread interned at most; past it, lines get their own copy (a
+/// stream of made-up items must not grow the table without bound).
+const INTERNED_MAX: usize = 1 << 14;
+
+thread_local! {
+    /// The menu items lines of this thread share. Per thread, so interning takes no lock;
+    /// an item read on two workers is two copies, which is nothing next to one per line.
+    static MENU: std::cell::RefCell<std::collections::BTreeSet<Arc<MenuItem>>> =
+        const { std::cell::RefCell::new(std::collections::BTreeSet::new()) };
+}
+
 impl Line {
+    /// A line of `qty` × `item`, sharing `item` with every line of this thread that has it.
+    pub fn new(item: MenuItem, qty: i32) -> Line {
+        let item = MENU.with_borrow_mut(|menu| {
+            if let Some(shared) = menu.get(&item) {
+                return Arc::clone(shared);
+            }
+            let item = Arc::new(item);
+            if menu.len() < INTERNED_MAX {
+                menu.insert(Arc::clone(&item));
+            }
+            item
+        });
+        Line { item, qty }
+    }
+
     /// `price × qty`, exact; the reader bounds price and qty so this cannot overflow, and it
     /// saturates to stay total.
     pub fn extended_price(&self) -> Money {
-        self.price
+        self.item
+            .price
             .checked_mul(i64::from(self.qty))
             .unwrap_or(Money(i64::MAX))
     }
@@ -302,4 +383,55 @@ pub struct GoldLocationSalesHourly {
     pub orders: i64,
     /// Sum of extended prices.
     pub revenue: Money,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(name: &str, price: i64) -> Item {
+        Item {
+            id: 7,
+            category_id: 2,
+            menu_id: 3,
+            brand_id: 4,
+            name: name.into(),
+            price: Money(price),
+            qty: 2,
+        }
+    }
+
+    #[test]
+    fn lines_share_equal_items_and_order_like_items() {
+        let (a, b) = (Line::from(item("Fries", 5)), Line::from(item("Fries", 5)));
+        assert!(Arc::ptr_eq(&a.item, &b.item));
+        let c = Line::from(item("Fries", 6));
+        assert!(!Arc::ptr_eq(&a.item, &c.item));
+        // Whatever the sharing, lines order and compare as the items they came from.
+        let items = [
+            item("Fries", 6),
+            item("Fries", 5),
+            item("Chips", 9),
+            item("Fries", 5),
+        ];
+        let mut by_item = items.to_vec();
+        by_item.sort();
+        let mut by_line: Vec<Line> = items.into_iter().map(Line::from).collect();
+        by_line.sort();
+        let expected: Vec<Line> = by_item.into_iter().map(Line::from).collect();
+        assert_eq!(by_line, expected);
+    }
+
+    #[test]
+    fn lines_cross_the_wire_flat_and_are_shared_again() {
+        let line = Line::from(item("Fries", 5));
+        let bytes = bincode::serialize(&line).unwrap();
+        let flat =
+            bincode::serialize(&(7i32, 2i32, 3i32, 4i32, Text::from("Fries"), Money(5), 2i32))
+                .unwrap();
+        assert_eq!(bytes, flat);
+        let back: Line = bincode::deserialize(&bytes).unwrap();
+        assert_eq!(back, line);
+        assert!(Arc::ptr_eq(&back.item, &line.item));
+    }
 }

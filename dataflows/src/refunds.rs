@@ -309,7 +309,11 @@ where
 
 /// What the refunds read of an order: its id, creation time and revenue.
 pub fn created_row(o: &Order) -> (Text, (Micros, i64)) {
-    let revenue: i64 = o.items.iter().map(|i| i.price.0 * i64::from(i.qty)).sum();
+    let revenue: i64 = o
+        .items
+        .iter()
+        .map(|i| i.item.price.0 * i64::from(i.qty))
+        .sum();
     (o.order_id.clone(), (o.ts, revenue))
 }
 

@@ -4,7 +4,7 @@ use differential_dataflow::input::Input;
 use differential_dataflow::VecCollection;
 use timely::dataflow::operators::capture::{Capture, Extract};
 
-use crate::model::{Event, EventType, Line, Order};
+use crate::model::{Event, EventType, Line, MenuItem, Order};
 use crate::money::Money;
 
 /// An event with the given identity and ts; other fields fixed.
@@ -33,14 +33,18 @@ pub fn order(order_id: &str, lines: &[(i32, i32, i64)]) -> Order {
         location: "loc".into(),
         items: lines
             .iter()
-            .map(|&(brand, qty, price)| Line {
-                id: brand,
-                category_id: brand,
-                menu_id: brand,
-                brand_id: brand,
-                name: format!("item {brand}").into(),
-                price: Money(price),
-                qty,
+            .map(|&(brand, qty, price)| {
+                Line::new(
+                    MenuItem {
+                        id: brand,
+                        category_id: brand,
+                        menu_id: brand,
+                        brand_id: brand,
+                        name: format!("item {brand}").into(),
+                        price: Money(price),
+                    },
+                    qty,
+                )
             })
             .collect(),
     }

@@ -482,7 +482,7 @@ pub fn encode_rows(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use caspers_dataflows::model::Line;
+    use caspers_dataflows::model::{Line, MenuItem};
     use caspers_dataflows::money::Money;
     use proptest::prelude::*;
 
@@ -490,14 +490,18 @@ mod tests {
     /// order_id (distinct identities of one order), an item repeats inside an order, and one
     /// order_id's rows would interleave with another's if sorted by anything else.
     fn orders() -> impl Strategy<Value = Vec<(Order, i64)>> {
-        let line = (0i32..3, 1i32..3).prop_map(|(item, qty)| Line {
-            id: item,
-            category_id: 1,
-            menu_id: 1,
-            brand_id: item % 2,
-            name: format!("item {item}").into(),
-            price: Money(1_000_000 + i64::from(item)),
-            qty,
+        let line = (0i32..3, 1i32..3).prop_map(|(item, qty)| {
+            Line::new(
+                MenuItem {
+                    id: item,
+                    category_id: 1,
+                    menu_id: 1,
+                    brand_id: item % 2,
+                    name: format!("item {item}").into(),
+                    price: Money(1_000_000 + i64::from(item)),
+                },
+                qty,
+            )
         });
         let order = (
             0u8..3,

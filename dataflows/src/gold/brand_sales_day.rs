@@ -60,7 +60,7 @@ pub fn brand_day_rows<'a>(orders: impl Iterator<Item = &'a Order>) -> Vec<(Brand
                 qty: i64::from(r.qty),
                 money: r.extended_price().0,
             };
-            ((r.brand_id, day), sums)
+            ((r.item.brand_id, day), sums)
         })
     }))
 }

@@ -41,7 +41,13 @@ pub type ItemKey = (i32, i32, i32, i32, Day);
 pub fn item_rows(o: &Order) -> impl Iterator<Item = (ItemKey, Sums)> + '_ {
     let day = day_of(o.ts);
     o.items.iter().map(move |r| {
-        let key = (r.id, r.menu_id, r.category_id, r.brand_id, day);
+        let key = (
+            r.item.id,
+            r.item.menu_id,
+            r.item.category_id,
+            r.item.brand_id,
+            day,
+        );
         let sums = Sums {
             rows: 1,
             qty: i64::from(r.qty),

@@ -56,7 +56,7 @@ pub fn header_row(o: &Order) -> Option<(HeaderKey, HeaderSums)> {
         revenue += line.extended_price().0;
         qty += i64::from(line.qty);
         items += 1;
-        brands.push(line.brand_id);
+        brands.push(line.item.brand_id);
     }
     brands.sort_unstable();
     brands.dedup();

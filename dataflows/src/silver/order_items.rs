@@ -36,27 +36,27 @@ where
 /// The silver rows of one order, in body order (the lake sink keeps orders and explodes them
 /// only when it writes a file).
 pub fn explode(order: &Order) -> impl Iterator<Item = SilverOrderItem> + '_ {
-    order.items.iter().map(move |item| SilverOrderItem {
+    order.items.iter().map(move |line| SilverOrderItem {
         order_id: order.order_id.clone(),
         gk_id: order.gk_id.clone(),
         location: order.location.clone(),
         order_ts: order.ts,
         order_day: day_of(order.ts),
-        item_id: item.id,
-        menu_id: item.menu_id,
-        category_id: item.category_id,
-        brand_id: item.brand_id,
-        item_name: item.name.clone(),
-        price: item.price,
-        qty: item.qty,
-        extended_price: item.extended_price(),
+        item_id: line.item.id,
+        menu_id: line.item.menu_id,
+        category_id: line.item.category_id,
+        brand_id: line.item.brand_id,
+        item_name: line.item.name.clone(),
+        price: line.item.price,
+        qty: line.qty,
+        extended_price: line.extended_price(),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Line;
+    use crate::model::{Line, MenuItem};
     use crate::money::Money;
     use crate::testing::{order, run_epochs};
 
@@ -64,15 +64,17 @@ mod tests {
     fn explodes_items_and_keeps_repeats() {
         let mut order = order("o1", &[]);
         order.ts = 86_400_000_000 + 5;
-        let burger = Line {
-            id: 1,
-            category_id: 2,
-            menu_id: 3,
-            brand_id: 4,
-            name: "Big Stack".into(),
-            price: Money(8_080_000),
-            qty: 2,
-        };
+        let burger = Line::new(
+            MenuItem {
+                id: 1,
+                category_id: 2,
+                menu_id: 3,
+                brand_id: 4,
+                name: "Big Stack".into(),
+                price: Money(8_080_000),
+            },
+            2,
+        );
         order.items = vec![burger.clone(), burger].into();
         let out = run_epochs(vec![vec![order]], order_items);
         // Two identical rows: 8.08 × 2 = 16.16 each, on day 1 (1970-01-02).
