@@ -7,7 +7,7 @@ side-by-side baseline of `bench/throughput.rs` (run through `scripts/bench-duckd
     check   --ours DIR --lake LAKE                    compare DIR with caspers' lake, print JSON
 
 Semantics follow caspers' README: silver reads `order_created` events de-duplicated by
-(order_id, event_type, sequence), keeping the least (ts, event_id, body); prices are parsed from
+(order_id, event_type, sequence), keeping the least (ts, event_id, md5(body)); prices are parsed from
 the JSON number's text as DECIMAL(18,6) (exact micro-dollars) and summed exactly, converted to
 DOUBLE only when written; distinct order counts are exact (count(DISTINCT)).
 """
@@ -75,7 +75,8 @@ def compute(args):
         dedup AS (
             SELECT * FROM created
             QUALIFY row_number() OVER (
-                PARTITION BY order_id, event_type, sequence ORDER BY event_ts, event_id, body) = 1
+                PARTITION BY order_id, event_type, sequence
+                ORDER BY event_ts, event_id, md5(body), gk_id, location) = 1
         ),
         exploded AS (
             SELECT order_id, gk_id, location, event_ts,

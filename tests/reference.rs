@@ -6,8 +6,8 @@
 //! Semantics implemented here, one step per function:
 //! - `all_events`: every event exactly as given, duplicates included (the raw log).
 //! - de-duplication: an event's identity is `(order_id, event_type, sequence)`; among the copies
-//!   of one identity the least `Event` wins (the derived `Ord` compares `ts`, then `event_id`,
-//!   then `body`, then the remaining fields), so the choice never depends on arrival order.
+//!   of one identity the least by `(ts, event_id, md5(body))` wins, then by the whole `Event`
+//!   (its derived `Ord`), so the choice never depends on arrival order.
 //! - `silver_order_items`: every chosen `order_created` explodes into one row per element of
 //!   `items` (a repeated item stays two rows), `order_ts = ts`, `order_day` its UTC day,
 //!   `extended_price = price × qty` in exact micro-dollars.
@@ -17,6 +17,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
+
+use md5::Digest;
 
 use caspers_dataflows::model::{
     Event, EventType, GoldBrandSalesDay, GoldItemSalesDay, GoldLocationSalesHourly,
@@ -60,20 +62,23 @@ pub(crate) fn compute(events: &[Event]) -> Tables {
     }
 }
 
-/// One event per identity `(order_id, event_type, sequence)`: the least copy by `Event`'s
-/// derived order. Returned sorted by identity.
+/// One event per identity `(order_id, event_type, sequence)`: the least copy by
+/// `(ts, event_id, md5(body))`, then by `Event`'s derived order. Returned sorted by identity.
 pub(crate) fn dedup(events: &[Event]) -> Vec<Event> {
-    let mut least: BTreeMap<(String, EventType, i64), &Event> = BTreeMap::new();
+    type Rank<'a> = (Micros, &'a str, [u8; 16], &'a Event);
+    let mut least: BTreeMap<(String, EventType, i64), Rank<'_>> = BTreeMap::new();
     for event in events {
         let identity = (event.order_id.clone(), event.event_type, event.sequence);
+        let md5: [u8; 16] = md5::Md5::digest(event.body.as_bytes()).into();
+        let candidate = (event.ts, event.event_id.as_str(), md5, event);
         match least.get(&identity) {
-            Some(current) if *current <= event => {}
+            Some(current) if *current <= candidate => {}
             _ => {
-                least.insert(identity, event);
+                least.insert(identity, candidate);
             }
         }
     }
-    least.into_values().cloned().collect()
+    least.into_values().map(|(_, _, _, e)| e.clone()).collect()
 }
 
 /// Silver rows of the given (already de-duplicated) events, as a list (repeated items twice).
@@ -446,14 +451,16 @@ mod tests {
     #[test]
     fn reference_dedup_takes_least_copy_on_every_field() {
         let base = created("o", "sf", D, vec![item(1, 1, 1, 1)]);
-        // Same ts: event_id decides; same event_id: body decides; then the remaining fields.
+        // Same ts: event_id decides; same event_id: the body's MD5 decides (md5("c") =
+        // 4a8a… < md5("b") = 92eb…, though "b" < "c"); then the remaining fields.
         let mut by_id = base.clone();
         by_id.event_id = "0".into();
-        let mut by_body = base.clone();
-        by_body.body = "{}x".into();
+        let (mut body_b, mut body_c) = (base.clone(), base.clone());
+        body_b.body = "b".into();
+        body_c.body = "c".into();
         let mut by_location = base.clone();
         by_location.location = "aaa".into();
-        for (winner, loser) in [(&by_id, &base), (&base, &by_body), (&by_location, &base)] {
+        for (winner, loser) in [(&by_id, &base), (&body_c, &body_b), (&by_location, &base)] {
             assert_eq!(
                 dedup(&[loser.clone(), winner.clone()]),
                 vec![winner.clone()]

@@ -15,8 +15,9 @@
 //! - Bronze keeps every well-formed record exactly as ingested, duplicates included; records the
 //!   reader rejects never get here (they are dead letters, counted by reason).
 //! - From silver on, an event's identity is (order_id, event_type, sequence) and copies of one
-//!   identity count once. When copies differ, the least by (ts, event_id, body) wins, so the
-//!   choice never depends on arrival order, batching or worker count.
+//!   identity count once. When copies differ, the least by (ts, event_id, md5(body)) wins (then
+//!   by the remaining fields), so the choice never depends on arrival order, batching or worker
+//!   count. MD5 rather than the body itself: see [`crate::body`].
 
 use std::sync::Arc;
 
@@ -28,7 +29,7 @@ use timely::progress::Timestamp;
 
 use std::collections::BTreeMap;
 
-use crate::body::PackedBody;
+use crate::body::{fingerprint, PackedBody};
 use crate::diff::Sums;
 use crate::gold::brand_sales_day::{brand_day_rows, BrandDay};
 use crate::gold::location_sales_hourly::{location_hour_rows, LocationHour};
@@ -48,7 +49,7 @@ where
 }
 
 /// One copy per identity (order_id, event_type, sequence) among events of type `event_type`:
-/// the least by (ts, event_id, body), which is the derived order of [`Event`].
+/// the least by (ts, event_id, md5(body)), then by the derived order of [`Event`].
 pub fn dedup<'s, T>(
     events: VecCollection<'s, T, Event>,
     event_type: EventType,
@@ -67,37 +68,48 @@ pub fn dedup_where<'s, T>(
 where
     T: Timestamp + Lattice + TotalOrder,
 {
-    let pairs = events
-        .filter(move |e| keep(e))
-        .map(|e| ((e.order_id.clone(), e.event_type, e.sequence), e));
-    least_per_key(pairs, "bronze: dedup by identity", |_identity, event| {
-        event.clone()
-    })
+    let pairs = events.filter(move |e| keep(e)).map(|e| {
+        let identity = (e.order_id.clone(), e.event_type, e.sequence);
+        (
+            identity,
+            ((e.ts, e.event_id.clone(), fingerprint(&e.body)), e),
+        )
+    });
+    least_per_key(
+        pairs,
+        "bronze: dedup by identity",
+        |_identity, (_, event)| event.clone(),
+    )
 }
 
 /// One copy of an identity, as [`per_order`] keeps it: the [`Event`] without the
-/// fields of the identity, with ids and names as [`Text`].
+/// fields of the identity, with ids and names as [`Text`] and the body as its MD5.
 ///
-/// WARNING: the field order is [`Event`]'s minus (event_type, order_id, sequence), which all
-/// copies of one identity share, and minus `ts_raw`; `Text`/`Line` order like `String`/`Item`.
-/// So the least copy here agrees with the copy [`dedup`] keeps on every field before `ts_raw`
-/// (ts, event_id, body, gk_id, location), and on `items` too, which the reader derives from
-/// the body alone: its projection is the same winner. `ts_raw` is left out because no view
-/// reads it and it can never change the projection; it was ~25 MB of a year's state. The body
-/// is packed ([`PackedBody`] orders like the string). Do not reorder.
+/// WARNING: the field order is [`dedup`]'s order, (ts, event_id, md5(body)) and then
+/// [`Event`]'s minus (ts, event_id), minus (event_type, order_id, sequence), which all copies
+/// of one identity share, and minus `ts_raw`; `Text`/`Line` order like `String`/`Item`. So
+/// the least copy here agrees with the copy [`dedup`] keeps on (ts, event_id, md5(body),
+/// gk_id, location), and on `items` too, which the reader derives from the body alone (equal
+/// MD5s are taken for equal bodies): its projection is the same winner. `ts_raw` is left out
+/// because no view reads it and it can never change the projection; it was ~25 MB of a
+/// year's state. `body` is kept only where the winner's body is an output
+/// ([`dedup_for_order_events`]); it comes last, so it decides only between bodies with one
+/// MD5. Do not reorder.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 struct Candidate {
     ts: Micros,
     event_id: Text,
-    body: PackedBody,
+    body_md5: [u8; 16],
     gk_id: Text,
     location: Text,
     items: Arc<[Line]>,
+    body: Option<PackedBody>,
 }
 
 impl Candidate {
-    /// An event as its identity and the copy of it the de-duplication keeps.
-    fn split(e: Event) -> ((Text, EventType, i64), Candidate) {
+    /// An event as its identity and the copy of it the de-duplication keeps (with the body,
+    /// packed, if `keep_body`).
+    fn split(e: Event, keep_body: bool) -> ((Text, EventType, i64), Candidate) {
         let Event {
             ts,
             event_id,
@@ -118,10 +130,11 @@ impl Candidate {
         let copy = Candidate {
             ts,
             event_id: Text::from(event_id),
-            body: PackedBody::pack(&body),
+            body_md5: fingerprint(&body),
             gk_id: Text::from(gk_id),
             location: Text::from(location),
             items,
+            body: keep_body.then(|| PackedBody::pack(&body)),
         };
         ((Text::from(order_id), event_type, sequence), copy)
     }
@@ -135,7 +148,7 @@ thread_local! {
 
 /// [`dedup_where`]'s winners as the Postgres sink's `order_events` stores them: every field but
 /// `ts_raw` and `items`, which it does not store (they are empty here). The state keeps each
-/// copy compactly, as [`per_order`] does (ids as [`Text`], the body packed), where
+/// copy compactly, as [`per_order`] does (ids as [`Text`]), with its body packed, where
 /// [`dedup_where`] kept whole `Event`s: ~1 KB per event, gigabytes for a year. Copies that
 /// differ only in `ts_raw` or `items` are one copy here; they would write the same row.
 pub fn dedup_for_order_events<'s, T>(
@@ -145,14 +158,18 @@ pub fn dedup_for_order_events<'s, T>(
 where
     T: Timestamp + Lattice + TotalOrder,
 {
-    let pairs = events.flat_map(move |e| keep(&e).then(|| Candidate::split(e)));
+    let pairs = events.flat_map(move |e| keep(&e).then(|| Candidate::split(e, true)));
     least_per_key(
         pairs,
         "bronze: dedup for order_events",
         |(order_id, event_type, sequence), copy| Event {
             ts: copy.ts,
             event_id: copy.event_id.to_text_string(),
-            body: copy.body.unpack(),
+            body: copy
+                .body
+                .as_ref()
+                .map(PackedBody::unpack)
+                .unwrap_or_default(),
             event_type: *event_type,
             order_id: order_id.to_text_string(),
             sequence: *sequence,
@@ -191,8 +208,7 @@ pub enum OrderRow {
 ///
 /// One map entry per order holds it all. Keyed by identity, with the header and the refunds'
 /// join as folds of their own, the same orders took three maps (~0.1 GB more for a year). The
-/// raw text the tie-breaker needs (body, `event_id`) stays in the state and goes nowhere
-/// downstream. Every `Event` is moved, never cloned, into its projection: this is the only
+/// tie-breaker's `event_id` and body MD5 stay in the state and go nowhere downstream. Every `Event` is moved, never cloned, into its projection: this is the only
 /// reader of the events besides the optional Postgres sink.
 pub fn per_order<'s, T>(events: VecCollection<'s, T, Event>) -> VecCollection<'s, T, OrderRow>
 where
@@ -202,7 +218,7 @@ where
         if !matches!(e.event_type, EventType::OrderCreated | EventType::Delivered) {
             return None;
         }
-        let ((order_id, event_type, sequence), copy) = Candidate::split(e);
+        let ((order_id, event_type, sequence), copy) = Candidate::split(e, false);
         Some((order_id, (event_type, sequence, copy)))
     });
     fold_per_key_into(
@@ -297,11 +313,34 @@ mod tests {
         );
     }
 
+    /// The tie-break is the MD5 of the body, not the body: "c" sorts after "b" but its MD5
+    /// (4a8a…) before b's (92eb…), as `md5(body)` orders them in SQL.
+    #[test]
+    fn md5_of_the_body_breaks_ties() {
+        let hex = |d: [u8; 16]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        assert_eq!(hex(fingerprint("c")), "4a8a08f09d37b73795649038408b5f33");
+        assert_eq!(hex(fingerprint("b")), "92eb5ffee6ae2fec3ad71c777531578f");
+        let b = event(EventType::OrderCreated, "o1", 0, 10, "b");
+        let mut c = b.clone();
+        c.body = "c".into();
+        for copies in [vec![b.clone(), c.clone()], vec![c.clone(), b.clone()]] {
+            let out = run_epochs(vec![copies.clone()], |events| {
+                dedup(events, EventType::OrderCreated)
+            });
+            assert_eq!(out, vec![(c.clone(), 0, 1)]);
+            let for_pg = run_epochs(vec![copies], |events| {
+                dedup_for_order_events(events, |_| true)
+            });
+            assert_eq!(for_pg.len(), 1);
+            assert_eq!(for_pg[0].0.body, "c");
+        }
+    }
+
     #[test]
     fn projected_dedup_keeps_the_same_copy() {
-        // Copies of one identity that tie on ts and event_id: the body decides, then gk_id
-        // and location, as in `Event`'s order (a differing ts_raw never changes the winner's
-        // projection).
+        // Copies of one identity that tie on ts and event_id: the body's MD5 decides
+        // (md5("a") < md5("b")), then gk_id and location, as in `Event`'s order (a differing
+        // ts_raw never changes the winner's projection).
         let mut a = event(EventType::OrderCreated, "o1", 0, 10, "b");
         let mut b = a.clone();
         b.body = "a".into();
@@ -362,7 +401,7 @@ mod tests {
                         .into_iter()
                         .map(|(order, delivered, ts, id, body, gk, loc, raw)| {
                             let kind = if delivered { EventType::Delivered } else { EventType::OrderCreated };
-                            // Packed, the last two order before the first two (codes are low bytes).
+                            // The last two pack into codes: the Postgres path unpacks them.
                             let body = ["{}", "{\"a\": 1}", "{\"id\": 2}", "{\"delivered_lat\": 1}"][usize::from(body)];
                             let mut e = event(kind, &format!("o{order}"), 0, ts, body);
                             e.event_id = format!("e{id}");
