@@ -92,24 +92,24 @@ where
 /// gk_id, location), and on `items` too, which the reader derives from the body alone (equal
 /// MD5s are taken for equal bodies): its projection is the same winner. `ts_raw` is left out
 /// because no view reads it and it can never change the projection; it was ~25 MB of a
-/// year's state. `body` is kept only where the winner's body is an output
-/// ([`dedup_for_order_events`]); it comes last, so it decides only between bodies with one
-/// MD5. Do not reorder.
+/// year's state. `body` is the body where the winner's body is an output
+/// ([`dedup_for_order_events`]: a [`PackedBody`]) and nothing (`()`) elsewhere; it comes last,
+/// so it decides only between bodies with one MD5. Do not reorder.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-struct Candidate {
+struct Candidate<B> {
     ts: Micros,
     event_id: Text,
     body_md5: [u8; 16],
     gk_id: Text,
     location: Text,
     items: Arc<[Line]>,
-    body: Option<PackedBody>,
+    body: B,
 }
 
-impl Candidate {
-    /// An event as its identity and the copy of it the de-duplication keeps (with the body,
-    /// packed, if `keep_body`).
-    fn split(e: Event, keep_body: bool) -> ((Text, EventType, i64), Candidate) {
+impl<B> Candidate<B> {
+    /// An event as its identity and the copy of it the de-duplication keeps, with `keep` of
+    /// its body.
+    fn split(e: Event, keep: impl FnOnce(&str) -> B) -> ((Text, EventType, i64), Candidate<B>) {
         let Event {
             ts,
             event_id,
@@ -134,7 +134,7 @@ impl Candidate {
             gk_id: Text::from(gk_id),
             location: Text::from(location),
             items,
-            body: keep_body.then(|| PackedBody::pack(&body)),
+            body: keep(&body),
         };
         ((Text::from(order_id), event_type, sequence), copy)
     }
@@ -158,18 +158,14 @@ pub fn dedup_for_order_events<'s, T>(
 where
     T: Timestamp + Lattice + TotalOrder,
 {
-    let pairs = events.flat_map(move |e| keep(&e).then(|| Candidate::split(e, true)));
+    let pairs = events.flat_map(move |e| keep(&e).then(|| Candidate::split(e, PackedBody::pack)));
     least_per_key(
         pairs,
         "bronze: dedup for order_events",
         |(order_id, event_type, sequence), copy| Event {
             ts: copy.ts,
             event_id: copy.event_id.to_text_string(),
-            body: copy
-                .body
-                .as_ref()
-                .map(PackedBody::unpack)
-                .unwrap_or_default(),
+            body: copy.body.unpack(),
             event_type: *event_type,
             order_id: order_id.to_text_string(),
             sequence: *sequence,
@@ -218,7 +214,7 @@ where
         if !matches!(e.event_type, EventType::OrderCreated | EventType::Delivered) {
             return None;
         }
-        let ((order_id, event_type, sequence), copy) = Candidate::split(e, false);
+        let ((order_id, event_type, sequence), copy) = Candidate::split(e, |_| ());
         Some((order_id, (event_type, sequence, copy)))
     });
     fold_per_key_into(
@@ -228,12 +224,12 @@ where
     )
 }
 
+/// A copy of one of an order's identities, as [`per_order`] keeps it: the identity without
+/// the order id, and the copy without its body.
+type OrderCopy = (EventType, i64, Candidate<()>);
+
 /// [`per_order`]'s rows of one order from the copies of its identities.
-fn order_rows(
-    order_id: &Text,
-    copies: &[((EventType, i64, Candidate), isize)],
-    out: &mut Vec<OrderRow>,
-) {
+fn order_rows(order_id: &Text, copies: &[(OrderCopy, isize)], out: &mut Vec<OrderRow>) {
     let mut orders = Vec::new();
     let mut delivered = Vec::new();
     // Sorted by identity, then by copy: each identity's winner is its first positive copy.
