@@ -37,6 +37,7 @@ use crate::gold::order_header::{header_of, header_row, HeaderKey, HeaderSums};
 use crate::least::{fold_per_key_into, least_per_key};
 use crate::model::{Event, EventType, GoldOrderHeader, Line, Order};
 use crate::refunds::{created_row, timed_of, Timed};
+use crate::shared::SharedText;
 use crate::text::Text;
 use crate::time::Micros;
 
@@ -83,7 +84,8 @@ where
 }
 
 /// One copy of an identity, as [`per_order`] keeps it: the [`Event`] without the
-/// fields of the identity, with ids and names as [`Text`] and the body as its MD5.
+/// fields of the identity, with ids and names as [`Text`] (kitchen and location shared, as
+/// [`SharedText`]) and the body as its MD5.
 ///
 /// WARNING: the field order is [`dedup`]'s order, (ts, event_id, md5(body)) and then
 /// [`Event`]'s minus (ts, event_id), minus (event_type, order_id, sequence), which all copies
@@ -100,8 +102,8 @@ struct Candidate<B> {
     ts: Micros,
     event_id: Text,
     body_md5: [u8; 16],
-    gk_id: Text,
-    location: Text,
+    gk_id: SharedText,
+    location: SharedText,
     items: Arc<[Line]>,
     body: B,
 }
@@ -131,8 +133,8 @@ impl<B> Candidate<B> {
             ts,
             event_id: Text::from(event_id),
             body_md5: fingerprint(&body),
-            gk_id: Text::from(gk_id),
-            location: Text::from(location),
+            gk_id: SharedText::from(Text::from(gk_id)),
+            location: SharedText::from(Text::from(location)),
             items,
             body: keep(&body),
         };
@@ -169,8 +171,8 @@ where
             event_type: *event_type,
             order_id: order_id.to_text_string(),
             sequence: *sequence,
-            gk_id: copy.gk_id.to_text_string(),
-            location: copy.location.to_text_string(),
+            gk_id: copy.gk_id.text().to_text_string(),
+            location: copy.location.text().to_text_string(),
             ts_raw: String::new(),
             items: Vec::new(),
         },
@@ -241,13 +243,13 @@ fn order_rows(order_id: &Text, copies: &[(OrderCopy, isize)], out: &mut Vec<Orde
             let order = Order {
                 order_id: order_id.clone(),
                 ts: copy.ts,
-                gk_id: copy.gk_id.clone(),
-                location: copy.location.clone(),
+                gk_id: copy.gk_id.text().clone(),
+                location: copy.location.text().clone(),
                 items: copy.items.clone(),
             };
             orders.push(order);
         } else {
-            delivered.push((copy.ts, &copy.location));
+            delivered.push((copy.ts, copy.location.text()));
         }
     }
     let mut headers: BTreeMap<HeaderKey, Vec<(HeaderSums, isize)>> = BTreeMap::new();

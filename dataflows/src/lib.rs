@@ -40,6 +40,7 @@ pub mod least;
 pub mod model;
 pub mod money;
 pub mod refunds;
+pub mod shared;
 pub mod silver;
 pub mod text;
 pub mod time;
