@@ -132,7 +132,7 @@ pub struct RunArgs {
     /// Minimum interval between publishes in follow mode, milliseconds.
     #[arg(long, default_value_t = 1000)]
     pub publish_ms: u64,
-    /// An epoch ends after the file that brings it to this many events. Default 100000, or
+    /// An epoch ends after the file that brings it to this many events. Default 50000, or
     /// 20000 with --retain-days (days retire only as epochs complete, so large epochs let state
     /// pile up before it is retired).
     #[arg(long)]
@@ -413,9 +413,12 @@ fn run_worker(
     let retention = args
         .retain_days
         .map(|days| Retention::new(days, params.refund_policy.window_hours));
+    // What an epoch holds in flight sits on top of the whole state at the end of a replay,
+    // where memory peaks: 50 000 rather than 100 000 peaked 30-50 MB lower (294 vs 325 MB for
+    // a year of San Francisco at -w 2, 438-454 vs 488-492 MB for 5 M events) in the same time.
     let epoch_events =
         args.epoch_events
-            .unwrap_or(if retention.is_some() { 20_000 } else { 100_000 });
+            .unwrap_or(if retention.is_some() { 20_000 } else { 50_000 });
     // The latest ingest time any worker announced (see `next_time`).
     let latest_time = Rc::new(Cell::new(0u64));
 
