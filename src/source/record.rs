@@ -26,7 +26,7 @@ use serde_json::value::RawValue;
 
 use super::error::{excerpt, ReadError};
 
-mod fast;
+pub(super) mod fast;
 
 /// Where a field sits, for error messages; formatted only when an error is built, so the
 /// happy path allocates nothing for it.
@@ -538,7 +538,7 @@ fn body_text(body: Option<&str>, out: &mut String) -> Result<(), ReadError> {
 /// The value of a JSON string literal (quotes included) that serde_json has already checked
 /// for syntax, appended to `out`. `None` on an escape that does not decode (a lone UTF-16
 /// surrogate), which serde_json would reject too.
-fn unescape_into(literal: &str, out: &mut String) -> Option<()> {
+pub(in crate::source) fn unescape_into(literal: &str, out: &mut String) -> Option<()> {
     let inner = literal.strip_prefix('"')?.strip_suffix('"')?;
     let bytes = inner.as_bytes();
     out.reserve(inner.len());

@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use super::{Field, RawRecord};
 
 /// JSON's four whitespace bytes.
-fn skip_ws(b: &[u8], mut i: usize) -> usize {
+pub(in crate::source) fn skip_ws(b: &[u8], mut i: usize) -> usize {
     while let Some(b' ' | b'\t' | b'\n' | b'\r') = b.get(i) {
         i += 1;
     }
@@ -59,7 +59,7 @@ fn string_stop(b: &[u8]) -> Option<usize> {
 
 /// A string literal at `b[i] == '"'` with no escapes and no control characters: its content
 /// and the index after the closing quote.
-fn plain_string(text: &str, i: usize) -> Option<(&str, usize)> {
+pub(in crate::source) fn plain_string(text: &str, i: usize) -> Option<(&str, usize)> {
     let b = text.as_bytes();
     if b.get(i) != Some(&b'"') {
         return None;
@@ -96,7 +96,7 @@ pub(super) fn certainly_json(text: &str) -> bool {
 const MAX_DEPTH: usize = 64;
 
 /// The index after the JSON value at `b[i]`.
-fn value(b: &[u8], i: usize, depth: usize) -> Option<usize> {
+pub(in crate::source) fn value(b: &[u8], i: usize, depth: usize) -> Option<usize> {
     match b.get(i)? {
         b'{' if depth < MAX_DEPTH => {
             let mut i = skip_ws(b, i + 1);
@@ -142,7 +142,7 @@ fn value(b: &[u8], i: usize, depth: usize) -> Option<usize> {
 /// The index after the string literal at `b[i]`, if its escapes are ones JSON allows (a `\u`
 /// needs four hex digits; whether they decode is not checked, as serde does not when it
 /// skips a string) and it holds no control character.
-fn string(b: &[u8], i: usize) -> Option<usize> {
+pub(in crate::source) fn string(b: &[u8], i: usize) -> Option<usize> {
     if b.get(i) != Some(&b'"') {
         return None;
     }
@@ -162,7 +162,7 @@ fn string(b: &[u8], i: usize) -> Option<usize> {
 }
 
 /// The index after the JSON number at `b[i]`: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
-fn number(b: &[u8], i: usize) -> Option<usize> {
+pub(in crate::source) fn number(b: &[u8], i: usize) -> Option<usize> {
     let digits = |from: usize| {
         b.get(from..).map_or(0, |rest| {
             rest.iter().take_while(|c| c.is_ascii_digit()).count()
@@ -196,7 +196,7 @@ fn number(b: &[u8], i: usize) -> Option<usize> {
 }
 
 /// `0` or `[1-9][0-9]{0,17}` followed by a byte that cannot continue a JSON number.
-fn small_integer(b: &[u8], i: usize) -> Option<(i128, usize)> {
+pub(in crate::source) fn small_integer(b: &[u8], i: usize) -> Option<(i128, usize)> {
     let digits = b
         .get(i..)?
         .iter()
