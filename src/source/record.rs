@@ -143,6 +143,10 @@ struct RawRecord<'a> {
     /// record's escaped body, the largest single cost of the reader.
     #[serde(borrow, default, deserialize_with = "raw_text")]
     body: Option<&'a str>,
+    /// Whether [`fast::scan_record`] has already unescaped the body string into the scratch
+    /// buffer, in the same pass that found its end.
+    #[serde(skip)]
+    body_unescaped: bool,
 }
 
 /// A JSON value's text exactly as written (serde_json's raw value), `None` for `null`.
@@ -310,7 +314,7 @@ pub(crate) fn decode_array<S: EventSink>(
     }
     let mut index = 0;
     loop {
-        let (raw, end) = match fast::scan_record(text, i) {
+        let (raw, end) = match fast::scan_record(text, i, &mut scratch) {
             Some(found) => found,
             None => {
                 let rest = text.get(i..).unwrap_or("");
@@ -404,7 +408,7 @@ fn build_event<'e>(raw: RawRecord<'e>, scratch: &'e mut String) -> Result<EventR
         Some(Field::Str(s)) => s,
         Some(other) => return Err(bad_type(Path::Top("event_id"), "a string", &other)),
     };
-    body_text(raw.body, scratch)?;
+    body_text(raw.body, raw.body_unescaped, scratch)?;
     let body = scratch.as_str();
     let items = if event_type == EventType::OrderCreated {
         super::order::parse_items(body)?
@@ -500,19 +504,26 @@ fn parse_int_text(text: &str) -> Option<i128> {
     Some(if negative { -n } else { n })
 }
 
-/// The body as a JSON text, into `out` (cleared first): a string holding a JSON object (the
-/// original), or an object given inline (its text is stored as is).
-fn body_text(body: Option<&str>, out: &mut String) -> Result<(), ReadError> {
+/// The body as a JSON text, into `out` (replacing what it held): a string holding a JSON
+/// object (the original), or an object given inline (its text is stored as is).
+/// `unescaped`: the scanner has already put the string's value into `out`.
+fn body_text(body: Option<&str>, unescaped: bool, out: &mut String) -> Result<(), ReadError> {
     let missing_body = || ReadError::BadBody {
         problem: "missing or null".to_owned(),
     };
     let raw = body.ok_or_else(missing_body)?;
-    out.clear();
     match raw.as_bytes().first() {
-        Some(b'"') => unescape_into(raw, out).ok_or_else(|| ReadError::BadBody {
-            problem: "string holds an invalid escape (e.g. a lone surrogate)".to_owned(),
-        })?,
-        Some(b'{') => out.push_str(raw),
+        Some(b'"') if unescaped => {}
+        Some(b'"') => {
+            out.clear();
+            unescape_into(raw, out).ok_or_else(|| ReadError::BadBody {
+                problem: "string holds an invalid escape (e.g. a lone surrogate)".to_owned(),
+            })?
+        }
+        Some(b'{') => {
+            out.clear();
+            out.push_str(raw);
+        }
         Some(b'n') => return Err(missing_body()),
         _ => {
             return Err(ReadError::BadBody {
@@ -546,49 +557,56 @@ pub(in crate::source) fn unescape_into(literal: &str, out: &mut String) -> Optio
     while let Some(at) = memchr::memchr(b'\\', bytes.get(i..)?) {
         let esc = i + at;
         out.push_str(inner.get(i..esc)?);
-        i = esc + 2;
-        let decoded = match bytes.get(esc + 1)? {
-            b'"' => '"',
-            b'\\' => '\\',
-            b'/' => '/',
-            b'b' => '\u{8}',
-            b'f' => '\u{c}',
-            b'n' => '\n',
-            b'r' => '\r',
-            b't' => '\t',
-            b'u' => {
-                let unit = hex4(bytes.get(esc + 2..esc + 6)?)?;
-                i = esc + 6;
-                if (0xD800..0xDC00).contains(&unit) {
-                    // A high surrogate must be followed by an escaped low one.
-                    if bytes.get(i..i + 2)? != b"\\u" {
-                        return None;
-                    }
-                    let low = hex4(bytes.get(i + 2..i + 6)?)?;
-                    if !(0xDC00..0xE000).contains(&low) {
-                        return None;
-                    }
-                    i += 6;
-                    char::from_u32(0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00))?
-                } else {
-                    char::from_u32(unit)?
-                }
-            }
-            _ => return None,
-        };
+        let (decoded, after) = decode_escape(bytes, esc)?;
         out.push(decoded);
+        i = after;
     }
     out.push_str(inner.get(i..)?);
     Some(())
 }
 
+/// The escape at `bytes[esc] == b'\\'`, decoded, and the index after it (a surrogate pair is
+/// one escape). `None` for an escape JSON does not allow or one that does not decode.
+fn decode_escape(bytes: &[u8], esc: usize) -> Option<(char, usize)> {
+    let decoded = match bytes.get(esc + 1)? {
+        b'"' => '"',
+        b'\\' => '\\',
+        b'/' => '/',
+        b'b' => '\u{8}',
+        b'f' => '\u{c}',
+        b'n' => '\n',
+        b'r' => '\r',
+        b't' => '\t',
+        b'u' => {
+            let unit = hex4(bytes.get(esc + 2..esc + 6)?)?;
+            let after = esc + 6;
+            if !(0xD800..0xDC00).contains(&unit) {
+                return Some((char::from_u32(unit)?, after));
+            }
+            // A high surrogate must be followed by an escaped low one.
+            if bytes.get(after..after + 2)? != b"\\u" {
+                return None;
+            }
+            let low = hex4(bytes.get(after + 2..after + 6)?)?;
+            if !(0xDC00..0xE000).contains(&low) {
+                return None;
+            }
+            let c = char::from_u32(0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00))?;
+            return Some((c, after + 6));
+        }
+        _ => return None,
+    };
+    Some((decoded, esc + 2))
+}
+
 /// Four hex digits as a number.
 fn hex4(digits: &[u8]) -> Option<u32> {
-    let text = std::str::from_utf8(digits).ok()?;
-    if text.len() != 4 {
+    if digits.len() != 4 {
         return None;
     }
-    u32::from_str_radix(text, 16).ok()
+    digits
+        .iter()
+        .try_fold(0, |n, &d| Some(n * 16 + char::from(d).to_digit(16)?))
 }
 
 #[cfg(test)]

@@ -73,12 +73,29 @@ pub(in crate::source) fn plain_string(text: &str, i: usize) -> Option<(&str, usi
     Some((text.get(start..end)?, end + 1))
 }
 
-/// A string literal at `b[i] == '"'` whose escapes are all ones JSON allows (what serde_json
-/// checks when it skips a string for a raw value): the literal with its quotes, and the index
-/// after it. Whether a `\u` escape decodes is left to the unescaper, as with serde.
-fn escaped_literal(text: &str, i: usize) -> Option<(&str, usize)> {
-    let end = string(text.as_bytes(), i)?;
-    Some((text.get(i..end)?, end))
+/// The string literal at `text[i] == '"'`, its value appended to `out`, and the index after
+/// it: finding the end and unescaping in one pass over the body, the longest field. `None`
+/// where [`string`] would say no, and also for a `\u` escape that does not decode (a lone
+/// surrogate): serde then reads the record and the body's check reports it.
+fn unescape_literal(text: &str, i: usize, out: &mut String) -> Option<usize> {
+    let b = text.as_bytes();
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    let mut j = i + 1;
+    loop {
+        let at = j + string_stop(b.get(j..)?)?;
+        out.push_str(text.get(j..at)?);
+        match b[at] {
+            b'"' => return Some(at + 1),
+            b'\\' => {
+                let (decoded, after) = super::decode_escape(b, at)?;
+                out.push(decoded);
+                j = after;
+            }
+            _ => return None,
+        }
+    }
 }
 
 /// Whether `text` is certainly one JSON value with only whitespace around it, as serde_json
@@ -265,9 +282,14 @@ fn known_key(b: &[u8], i: usize) -> Option<(&'static str, usize)> {
     })
 }
 
-/// The record (a JSON object) starting at `text[i]`, and the index after its closing brace;
-/// `None` when it is not in the shape this scanner reads (serde then reads it).
-pub(super) fn scan_record(text: &str, i: usize) -> Option<(RawRecord<'_>, usize)> {
+/// The record (a JSON object) starting at `text[i]`, and the index after its closing brace,
+/// with its body's value in `scratch` (replaced); `None` when it is not in the shape this
+/// scanner reads (serde then reads it).
+pub(super) fn scan_record<'t>(
+    text: &'t str,
+    i: usize,
+    scratch: &mut String,
+) -> Option<(RawRecord<'t>, usize)> {
     let b = text.as_bytes();
     if b.get(i) != Some(&b'{') {
         return None;
@@ -314,10 +336,13 @@ pub(super) fn scan_record(text: &str, i: usize) -> Option<(RawRecord<'_>, usize)
                     i = end;
                 }
                 "body" => {
-                    let (literal, end) = escaped_literal(text, i)?;
-                    if record.body.replace(literal).is_some() {
+                    if record.body.is_some() {
                         return None;
                     }
+                    scratch.clear();
+                    let end = unescape_literal(text, i, scratch)?;
+                    record.body = Some(text.get(i..end)?);
+                    record.body_unescaped = true;
                     i = end;
                 }
                 _ => return None,
@@ -539,7 +564,7 @@ mod tests {
         let records = [text.find('{').unwrap(), text.find(" {").unwrap() + 1];
         for start in records {
             assert!(
-                super::scan_record(text, start).is_some(),
+                super::scan_record(text, start, &mut String::new()).is_some(),
                 "declined at {start}"
             );
         }
@@ -653,6 +678,29 @@ mod tests {
         ) {
             let expected = bytes.iter().take_while(|c| c.is_ascii_digit()).count();
             prop_assert_eq!(super::digit_run(&bytes), expected);
+        }
+
+        /// A string literal's value as serde_json decodes it, or `None` exactly where serde
+        /// rejects the literal.
+        #[test]
+        fn unescape_literal_decodes_as_serde(
+            pieces in proptest::collection::vec(prop::sample::select(vec![
+                "a", "plain text ", "37.79, -122.39", "é", "💩", r#"\""#, r"\\", r"\/", r"\b",
+                r"\f", r"\n", r"\r", r"\t", r"\u00e8", r"\u00E8", r"\ud83d\udca9", r"\ud800",
+                r"\udca9", r"\ud83d\u0041", r"\u12G4", r"\u+abc", r"\x", "\u{1}", "\u{1f}",
+                "\u{7f}", "\"",
+            ]), 0..12),
+        ) {
+            let literal = format!("\"{}\"", pieces.concat());
+            let mut out = String::from("kept ");
+            // A quote among the pieces ends the literal early: serde then rejects the text.
+            let ours = super::unescape_literal(&literal, 0, &mut out)
+                .filter(|&end| end == literal.len())
+                .map(|end| (end, out));
+            let serde = serde_json::from_str::<String>(&literal)
+                .ok()
+                .map(|value| (literal.len(), format!("kept {value}")));
+            prop_assert_eq!(ours, serde, "{}", literal);
         }
 
         /// The word-at-a-time search finds what a plain byte loop finds, wherever the stop
