@@ -267,13 +267,12 @@ impl TextColumn {
         if i32::try_from(self.bytes.len()).is_err() {
             return Err(arrow_schema::ArrowError::OffsetOverflowError(self.bytes.len()).into());
         }
-        let offsets = ScalarBuffer::from(self.offsets);
-        let offsets = OffsetBuffer::new(offsets);
-        Ok(StringArray::try_new(
-            offsets,
-            Buffer::from_vec(self.bytes),
-            None,
-        )?)
+        let offsets = OffsetBuffer::new(ScalarBuffer::from(self.offsets));
+        // SAFETY: every value was pushed as a `&str` (so the bytes are UTF-8 and each offset
+        // is a boundary between two of them), the offsets only grow from 0, and the check
+        // above means none saturated. `try_new` would validate the whole buffer again: 0.8%
+        // of a replay's CPU.
+        Ok(unsafe { StringArray::new_unchecked(offsets, Buffer::from_vec(self.bytes), None) })
     }
 }
 

@@ -257,28 +257,74 @@ pub(in crate::source) fn small_integer(b: &[u8], i: usize) -> Option<(i128, usiz
     Some((n, end))
 }
 
-/// A record key at `b[i] == '"'` that is one of the generator's, written without escapes, and
-/// the index after its closing quote: picked by its first letter and compared whole, which
-/// costs less than searching for the quote and then matching the text against every key.
-fn known_key(b: &[u8], i: usize) -> Option<(&'static str, usize)> {
+/// The record keys the scanner reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Key {
+    EventId,
+    EventType,
+    Ts,
+    GkId,
+    Location,
+    OrderId,
+    Sequence,
+    Seq,
+    Body,
+}
+
+impl Key {
+    const ALL: [Key; 9] = [
+        Key::EventId,
+        Key::EventType,
+        Key::Ts,
+        Key::GkId,
+        Key::Location,
+        Key::OrderId,
+        Key::Sequence,
+        Key::Seq,
+        Key::Body,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Key::EventId => "event_id",
+            Key::EventType => "event_type",
+            Key::Ts => "ts",
+            Key::GkId => "gk_id",
+            Key::Location => "location",
+            Key::OrderId => "order_id",
+            Key::Sequence => "sequence",
+            Key::Seq => "seq",
+            Key::Body => "body",
+        }
+    }
+
+    fn of(name: &str) -> Option<Key> {
+        Key::ALL.into_iter().find(|key| key.name() == name)
+    }
+}
+
+/// A record key at `b[i] == '"'` written without escapes, and the index after its closing
+/// quote: picked by its first letter and compared whole, which costs less than searching for
+/// the quote and then matching the text against every key.
+fn known_key(b: &[u8], i: usize) -> Option<(Key, usize)> {
     if b.get(i) != Some(&b'"') {
         return None;
     }
-    let keys: &[&'static str] = match b.get(i + 1)? {
-        b'e' => &["event_id", "event_type"],
-        b't' => &["ts"],
-        b'g' => &["gk_id"],
-        b'l' => &["location"],
-        b'o' => &["order_id"],
-        b's' => &["sequence", "seq"],
-        b'b' => &["body"],
+    let keys: &[Key] = match b.get(i + 1)? {
+        b'e' => &[Key::EventId, Key::EventType],
+        b't' => &[Key::Ts],
+        b'g' => &[Key::GkId],
+        b'l' => &[Key::Location],
+        b'o' => &[Key::OrderId],
+        b's' => &[Key::Sequence, Key::Seq],
+        b'b' => &[Key::Body],
         _ => return None,
     };
     let rest = b.get(i + 1..)?;
-    keys.iter().find_map(|key| {
-        let len = key.len();
-        (rest.get(..len)? == key.as_bytes() && rest.get(len) == Some(&b'"'))
-            .then_some((*key, i + len + 2))
+    keys.iter().find_map(|&key| {
+        let name = key.name().as_bytes();
+        (rest.get(..name.len())? == name && rest.get(name.len()) == Some(&b'"'))
+            .then_some((key, i + name.len() + 2))
     })
 }
 
@@ -299,7 +345,10 @@ pub(super) fn scan_record<'t>(
     loop {
         let (key, after_key) = match known_key(b, i) {
             Some(found) => found,
-            None => plain_string(text, i)?,
+            None => {
+                let (name, end) = plain_string(text, i)?;
+                (Key::of(name)?, end)
+            }
         };
         i = skip_ws(b, after_key);
         if b.get(i) != Some(&b':') {
@@ -307,13 +356,13 @@ pub(super) fn scan_record<'t>(
         }
         i = skip_ws(b, i + 1);
         let string_slot = match key {
-            "event_id" => Some(&mut record.event_id),
-            "event_type" => Some(&mut record.event_type),
-            "ts" => Some(&mut record.ts),
-            "gk_id" => Some(&mut record.gk_id),
-            "location" => Some(&mut record.location),
-            "order_id" => Some(&mut record.order_id),
-            _ => None,
+            Key::EventId => Some(&mut record.event_id),
+            Key::EventType => Some(&mut record.event_type),
+            Key::Ts => Some(&mut record.ts),
+            Key::GkId => Some(&mut record.gk_id),
+            Key::Location => Some(&mut record.location),
+            Key::OrderId => Some(&mut record.order_id),
+            Key::Sequence | Key::Seq | Key::Body => None,
         };
         if let Some(slot) = string_slot {
             let (value, end) = plain_string(text, i)?;
@@ -321,32 +370,26 @@ pub(super) fn scan_record<'t>(
                 return None;
             }
             i = end;
-        } else {
-            match key {
-                "sequence" | "seq" => {
-                    let slot = if key == "seq" {
-                        &mut record.seq
-                    } else {
-                        &mut record.sequence
-                    };
-                    let (n, end) = small_integer(b, i)?;
-                    if slot.replace(Field::Int(n)).is_some() {
-                        return None;
-                    }
-                    i = end;
-                }
-                "body" => {
-                    if record.body.is_some() {
-                        return None;
-                    }
-                    scratch.clear();
-                    let end = unescape_literal(text, i, scratch)?;
-                    record.body = Some(text.get(i..end)?);
-                    record.body_unescaped = true;
-                    i = end;
-                }
-                _ => return None,
+        } else if key == Key::Body {
+            if record.body.is_some() {
+                return None;
             }
+            scratch.clear();
+            let end = unescape_literal(text, i, scratch)?;
+            record.body = Some(text.get(i..end)?);
+            record.body_unescaped = true;
+            i = end;
+        } else {
+            let slot = if key == Key::Seq {
+                &mut record.seq
+            } else {
+                &mut record.sequence
+            };
+            let (n, end) = small_integer(b, i)?;
+            if slot.replace(Field::Int(n)).is_some() {
+                return None;
+            }
+            i = end;
         }
         i = skip_ws(b, i);
         match b.get(i) {
