@@ -629,6 +629,18 @@ pub fn stage_parquet(path: &Path, batch: &RecordBatch) -> Result<std::path::Path
             }
         }
     }
+    // A bronze file holds one landing file's records in arrival order: every location,
+    // kitchen, type and a spread of random order ids, so their min/max never prune a file
+    // or a page, and computing them (two string comparisons a value) was ~3% of a replay.
+    // Its time columns keep theirs (landing files are cut by time). `event_ts` is nearly
+    // unique per file: a dictionary only costs a hash per value.
+    if batch.schema().column_with_name("body").is_some() {
+        for name in ["order_id", "gk_id", "location", "event_type"] {
+            props = props
+                .set_column_statistics_enabled(ColumnPath::from(name), EnabledStatistics::None);
+        }
+        props = props.set_column_dictionary_enabled(ColumnPath::from("event_ts"), false);
+    }
     let props = props.build();
     let result = (|| -> Result<(), ParquetError> {
         let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props))?;
@@ -703,6 +715,55 @@ mod tests {
         assert_eq!(columns.event_times(), &[1, 3]);
         assert_eq!(columns.event_types().len(), 2);
         assert!(matches!(columns.finish(), Err(ParquetError::Tally)));
+    }
+
+    /// Bronze files keep min/max only where they can prune (the time columns), and read back
+    /// with every value intact.
+    #[test]
+    fn bronze_statistics_only_on_time_columns() {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let mut columns = BronzeColumns::default();
+        columns.push(&record("b", "{\"x\": 1}", 7));
+        columns.push(&record("a", "{\"é\": \"ü\"}", 5));
+        let batch = columns.finish().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("part.parquet");
+        let tmp = stage_parquet(&path, &batch).unwrap();
+        let reader = SerializedFileReader::new(File::open(&tmp).unwrap()).unwrap();
+        let group = reader.metadata().row_group(0);
+        let stats = |name: &str| {
+            let chunk = (0..group.num_columns())
+                .map(|i| group.column(i))
+                .find(|c| c.column_path().string() == name)
+                .unwrap();
+            chunk
+                .statistics()
+                .is_some_and(|s| s.min_bytes_opt().is_some())
+        };
+        for name in ["ts", "event_ts", "sequence"] {
+            assert!(stats(name), "{name} lost its statistics");
+        }
+        for name in [
+            "event_id",
+            "body",
+            "order_id",
+            "gk_id",
+            "location",
+            "event_type",
+        ] {
+            assert!(!stats(name), "{name} has statistics");
+        }
+        let back = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            File::open(&tmp).unwrap(),
+        )
+        .unwrap()
+        .build()
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+        assert_eq!(strings(&back, "order_id"), ["b", "a"]);
+        assert_eq!(strings(&back, "body"), ["{\"x\": 1}", "{\"é\": \"ü\"}"]);
     }
 
     /// The array fast path truncates what it pushed when it gives up: what is pushed after
