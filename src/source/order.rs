@@ -154,7 +154,7 @@ fn parse_items_serde(body: &str) -> Result<Vec<Item>, ReadError> {
 /// the body, so for every body it accepts the items are the ones serde would give (the
 /// tests check that against serde itself).
 fn scan_items(body: &str) -> Option<Vec<RawItem<'_>>> {
-    use super::record::fast::{number, plain_string, skip_ws, small_integer, string, value};
+    use super::record::fast::{colon, number, plain_string, skip_ws, small_integer, string, value};
     use super::record::unescape_into;
     let b = body.as_bytes();
     let mut i = skip_ws(b, 0);
@@ -166,11 +166,7 @@ fn scan_items(body: &str) -> Option<Vec<RawItem<'_>>> {
     // Like serde, an empty object is read (it lacks `items`): leave its error to serde.
     loop {
         let (key, after) = plain_string(body, i)?;
-        i = skip_ws(b, after);
-        if b.get(i) != Some(&b':') {
-            return None;
-        }
-        i = skip_ws(b, i + 1);
+        i = colon(b, after)?;
         if key == "items" {
             if items.is_some() {
                 return None;
@@ -226,11 +222,7 @@ fn scan_items(body: &str) -> Option<Vec<RawItem<'_>>> {
         let mut i = skip_ws(b, i + 1);
         loop {
             let (key, after) = plain_string(body, i)?;
-            i = skip_ws(b, after);
-            if b.get(i) != Some(&b':') {
-                return None;
-            }
-            i = skip_ws(b, i + 1);
+            i = colon(b, after)?;
             let int_slot = match key {
                 "id" => Some(&mut item.id),
                 "category_id" => Some(&mut item.category_id),

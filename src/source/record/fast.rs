@@ -22,29 +22,25 @@ pub(in crate::source) fn skip_ws(b: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// The index of the first byte in `b` that ends a run of plain string content: a quote, a
-/// backslash or a control character. Eight bytes at a time (SWAR): the byte-by-byte search
-/// was the largest part of the scanner's cost, as the ids are 32 bytes and a
-/// `driver_picked_up` body runs ~1.6 KB without an escape.
-#[inline]
-fn string_stop(b: &[u8]) -> Option<usize> {
-    const ONES: u64 = u64::from_le_bytes([1; 8]);
-    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
+const ONES: u64 = u64::from_le_bytes([1; 8]);
+const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
+
+/// The index of the first byte of `b` that `is_stop` picks, searched eight bytes at a time
+/// (SWAR): `word_stops` sets the high bit of each byte of a little-endian word that
+/// `is_stop` would pick, exactly at the lowest such byte (bits above it may be wrong, as
+/// borrows and carries only run upwards from a flagged byte); the tail goes byte by byte.
+#[inline(always)]
+fn first_stop(
+    b: &[u8],
+    word_stops: impl Fn(u64) -> u64,
+    is_stop: impl Fn(u8) -> bool,
+) -> Option<usize> {
     let mut chunks = b.chunks_exact(8);
     let mut offset = 0;
     for chunk in &mut chunks {
         let mut word = [0; 8];
         word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word);
-        let quote = x ^ (ONES * u64::from(b'"'));
-        let backslash = x ^ (ONES * u64::from(b'\\'));
-        // A byte's high bit ends up set where it is zero (or below 0x20 for `x` itself). A
-        // borrow only runs upwards from a byte that is flagged anyway, so the lowest flag is
-        // exact, which is the only one read.
-        let stops = ((quote.wrapping_sub(ONES) & !quote)
-            | (backslash.wrapping_sub(ONES) & !backslash)
-            | (x.wrapping_sub(ONES * 0x20) & !x))
-            & HIGH;
+        let stops = word_stops(u64::from_le_bytes(word)) & HIGH;
         if stops != 0 {
             return Some(offset + (stops.trailing_zeros() / 8) as usize);
         }
@@ -53,8 +49,35 @@ fn string_stop(b: &[u8]) -> Option<usize> {
     chunks
         .remainder()
         .iter()
-        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        .position(|&c| is_stop(c))
         .map(|at| offset + at)
+}
+
+/// The index of the first byte in `b` that ends a run of plain string content: a quote, a
+/// backslash or a control character. Word at a time: the byte-by-byte search was the
+/// largest part of the scanner's cost, as the ids are 32 bytes and a `driver_picked_up` body
+/// runs ~1.6 KB without an escape.
+#[inline]
+fn string_stop(b: &[u8]) -> Option<usize> {
+    first_stop(
+        b,
+        |x| {
+            // A byte's high bit ends up set where it is zero (or below 0x20 for `x` itself).
+            let quote = x ^ (ONES * u64::from(b'"'));
+            let backslash = x ^ (ONES * u64::from(b'\\'));
+            (quote.wrapping_sub(ONES) & !quote)
+                | (backslash.wrapping_sub(ONES) & !backslash)
+                | (x.wrapping_sub(ONES * 0x20) & !x)
+        },
+        |c| c == b'"' || c == b'\\' || c < 0x20,
+    )
+}
+
+/// The index of a member's value, after the key that ends at `after_key`, the `:` and the
+/// whitespace around it.
+pub(in crate::source) fn colon(b: &[u8], after_key: usize) -> Option<usize> {
+    let i = skip_ws(b, after_key);
+    (b.get(i) == Some(&b':')).then(|| skip_ws(b, i + 1))
 }
 
 /// A string literal at `b[i] == '"'` with no escapes and no control characters: its content
@@ -208,33 +231,18 @@ pub(in crate::source) fn number(b: &[u8], i: usize) -> Option<usize> {
     Some(i)
 }
 
-/// How many ASCII digits `b` starts with, eight bytes at a time: the route points of a
+/// How many ASCII digits `b` starts with, a word at a time: the route points of a
 /// `driver_picked_up` body are ~1.6 KB of 15-digit numbers, checked digit by digit before.
 fn digit_run(b: &[u8]) -> usize {
-    const ONES: u64 = u64::from_le_bytes([1; 8]);
-    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
-    let mut chunks = b.chunks_exact(8);
-    let mut offset = 0;
-    for chunk in &mut chunks {
-        let mut word = [0; 8];
-        word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word);
+    first_stop(
+        b,
         // A byte below '0' borrows (high bit set by the subtraction); one above '9' carries
         // into its high bit by the addition, and so does every byte from 0x80 that the
-        // subtraction leaves clear. Borrows and carries only leave flagged bytes, so the
-        // lowest flag is exact.
-        let other = (x.wrapping_sub(ONES * 0x30) | x.wrapping_add(ONES * 0x46)) & HIGH;
-        if other != 0 {
-            return offset + (other.trailing_zeros() / 8) as usize;
-        }
-        offset += 8;
-    }
-    offset
-        + chunks
-            .remainder()
-            .iter()
-            .take_while(|c| c.is_ascii_digit())
-            .count()
+        // subtraction leaves clear.
+        |x| x.wrapping_sub(ONES * 0x30) | x.wrapping_add(ONES * 0x46),
+        |c| !c.is_ascii_digit(),
+    )
+    .unwrap_or(b.len())
 }
 
 /// `0` or `[1-9][0-9]{0,17}` followed by a byte that cannot continue a JSON number.
@@ -350,11 +358,7 @@ pub(super) fn scan_record<'t>(
                 (Key::of(name)?, end)
             }
         };
-        i = skip_ws(b, after_key);
-        if b.get(i) != Some(&b':') {
-            return None;
-        }
-        i = skip_ws(b, i + 1);
+        i = colon(b, after_key)?;
         let string_slot = match key {
             Key::EventId => Some(&mut record.event_id),
             Key::EventType => Some(&mut record.event_type),
