@@ -14,7 +14,6 @@ use caspers_dataflows::money::{Money, MoneyError, MICROS_PER_USD};
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
-use serde_json::value::RawValue;
 
 use super::error::{excerpt, ReadError};
 use super::record::{bad_type, int_field, json_kind, missing, Field, Path};
@@ -55,7 +54,7 @@ struct RawItem<'a> {
     #[serde(borrow)]
     name: Option<Field<'a>>,
     /// Raw text, so the decimal digits reach [`Money::parse_decimal`] untouched.
-    #[serde(borrow, default, deserialize_with = "raw_text")]
+    #[serde(borrow, default, deserialize_with = "super::record::raw_text")]
     price: Option<&'a str>,
     #[serde(borrow)]
     qty: Option<Field<'a>>,
@@ -119,11 +118,6 @@ impl<'de: 'a, 'a> Deserialize<'de> for Slot<'a> {
     }
 }
 
-/// A JSON value's text exactly as written (serde_json's raw value), `None` for `null`.
-fn raw_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<&'de str>, D::Error> {
-    Option::<&'de RawValue>::deserialize(deserializer).map(|raw| raw.map(RawValue::get))
-}
-
 /// Parses and checks the items of an `order_created` body. `items` may be empty (the order
 /// then yields no silver rows) but must be present and an array.
 pub(crate) fn parse_items(body: &str) -> Result<Vec<Item>, ReadError> {
@@ -148,11 +142,11 @@ fn parse_items_serde(body: &str) -> Result<Vec<Item>, ReadError> {
 /// The items of a body in the shape the generator writes, read without serde (whose derived
 /// visitors cost ~10% of a replay without bronze, for one event in fourteen): an object
 /// whose `items` is an array of objects holding exactly the seven item keys once each, ids
-/// and `qty` as plain non-negative integers, `name` a string, `price` a
-/// number; other top-level keys are only checked to be JSON. On anything else (`null`, an
-/// escape outside a name, a repeated or unknown item key, another type) it returns `None` and serde reads
-/// the body, so for every body it accepts the items are the ones serde would give (the
-/// tests check that against serde itself).
+/// and `qty` as plain non-negative integers, `name` a string, `price` a number; other
+/// top-level keys are only checked to be JSON. On anything else (`null`, an escape outside a
+/// name, a repeated or unknown item key, another type) it returns `None` and serde reads the
+/// body, so for every body it accepts the items are the ones serde would give (the tests
+/// check that against serde itself).
 fn scan_items(body: &str) -> Option<Vec<RawItem<'_>>> {
     use super::record::fast::{colon, number, plain_string, skip_ws, small_integer, string, value};
     use super::record::unescape_into;

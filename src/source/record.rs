@@ -150,7 +150,9 @@ struct RawRecord<'a> {
 }
 
 /// A JSON value's text exactly as written (serde_json's raw value), `None` for `null`.
-fn raw_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<&'de str>, D::Error> {
+pub(in crate::source) fn raw_text<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<&'de str>, D::Error> {
     Option::<&'de RawValue>::deserialize(deserializer).map(|raw| raw.map(RawValue::get))
 }
 
