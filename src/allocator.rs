@@ -16,6 +16,15 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// allocates and frees every epoch's batches, and returning them at once made the kernel zero
 /// the same pages again and again. Never purging (`-1`) was fastest for the year (3.25-3.34 s,
 /// 0.9 s system time, vs 3.24-3.54 s and ~1.3 s here) but a long run then keeps its high-water
-/// mark: a year with `--pg` peaked at 2.7 GB instead of 1.8 GB.
+/// mark: a year with `--pg` peaked at 2.7 GB instead of 1.8 GB (and at 2.06 vs 1.49-1.59 GB
+/// again at stop 16).
+///
+/// `oversize_threshold:0` turns off jemalloc's eager purge of large free extents: a freed
+/// extent that, merged with its free neighbours, reaches the threshold (8 MiB by default) goes
+/// back to the kernel at once, decay or not. Each bronze file's columns are ~5 MB apiece, so
+/// two of them freed side by side were unmapped, and the next file faulted the same pages in
+/// again, zeroed: a year of San Francisco at `-w 2` took ~400 K page faults and 2.2-2.5 s of
+/// system time; without the eager purge ~90 K and 1.6 s, at the same peak RSS (283-299 vs
+/// 296 MB; with `--pg` 1.49 vs 1.52 GB), and the 5 M-event set 3.6-3.9 → 2.1-2.2 s.
 #[export_name = "_rjem_malloc_conf"]
-pub static MALLOC_CONF: &[u8; 20] = b"dirty_decay_ms:5000\0";
+pub static MALLOC_CONF: &[u8; 41] = b"dirty_decay_ms:5000,oversize_threshold:0\0";
