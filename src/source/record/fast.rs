@@ -403,25 +403,23 @@ impl Key {
 /// quote: picked by its first letter and compared whole, which costs less than searching for
 /// the quote and then matching the text against every key.
 fn known_key(b: &[u8], i: usize) -> Option<(Key, usize)> {
-    if b.get(i) != Some(&b'"') {
-        return None;
-    }
-    let keys: &[Key] = match b.get(i + 1)? {
-        b'e' => &[Key::EventId, Key::EventType],
-        b't' => &[Key::Ts],
-        b'g' => &[Key::GkId],
-        b'l' => &[Key::Location],
-        b'o' => &[Key::OrderId],
-        b's' => &[Key::Sequence, Key::Seq],
-        b'b' => &[Key::Body],
+    let rest = b.get(i..)?;
+    // Each pattern is a constant, so the comparisons compile to a few word compares instead
+    // of a `memcmp` call per key (nine per record, ~1.2% of a replay's instructions).
+    let is = |pattern: &[u8]| rest.starts_with(pattern);
+    let key = match rest.get(1)? {
+        b'e' if is(b"\"event_id\"") => Key::EventId,
+        b'e' if is(b"\"event_type\"") => Key::EventType,
+        b't' if is(b"\"ts\"") => Key::Ts,
+        b'g' if is(b"\"gk_id\"") => Key::GkId,
+        b'l' if is(b"\"location\"") => Key::Location,
+        b'o' if is(b"\"order_id\"") => Key::OrderId,
+        b's' if is(b"\"sequence\"") => Key::Sequence,
+        b's' if is(b"\"seq\"") => Key::Seq,
+        b'b' if is(b"\"body\"") => Key::Body,
         _ => return None,
     };
-    let rest = b.get(i + 1..)?;
-    keys.iter().find_map(|&key| {
-        let name = key.name().as_bytes();
-        (rest.get(..name.len())? == name && rest.get(name.len()) == Some(&b'"'))
-            .then_some((key, i + name.len() + 2))
-    })
+    Some((key, i + key.name().len() + 2))
 }
 
 /// The record (a JSON object) starting at `text[i]`, and the index after its closing brace,
