@@ -431,7 +431,8 @@ pub fn encode_rows(
             // order_id first, and the orders come sorted by order_id, so only the rows of one
             // order_id need sorting among themselves (sorting the whole file's rows was a
             // fifth of publishing).
-            let mut items: Vec<(SilverOrderItem, i64)> = Vec::new();
+            // The generator's orders have ~4 items: sized once instead of doubling.
+            let mut items: Vec<(SilverOrderItem, i64)> = Vec::with_capacity(orders.len() * 4);
             for group in orders.chunk_by(|a, b| a.0.order_id == b.0.order_id) {
                 let start = items.len();
                 for (order, count) in group {

@@ -198,6 +198,11 @@ fn unescape_literal(text: &str, i: usize, out: &mut String) -> Option<usize> {
         out.push_str(text.get(j..at)?);
         match b[at] {
             b'"' => return Some(at + 1),
+            // A body's keys and strings are quoted by `\"`: ~9 a record, not worth a call.
+            b'\\' if b.get(at + 1) == Some(&b'"') => {
+                out.push('"');
+                j = at + 2;
+            }
             b'\\' => {
                 let (decoded, after) = super::decode_escape(b, at)?;
                 out.push(decoded);
