@@ -183,7 +183,7 @@ pub struct RunArgs {
     pub retain_days: Option<u32>,
     /// Do not write `all_events` (bronze): only silver, gold, refunds and dead letters. The
     /// landing directory stays the raw log either way; bronze is a Parquet copy of every record
-    /// and about a third of a replay's CPU (see README, "The lake").
+    /// and a sixth to a fifth of a replay's CPU (see README, "The lake").
     #[arg(long)]
     pub no_bronze: bool,
     /// Records larger than this many bytes are dead-lettered (`too_large`); a file larger than
