@@ -23,8 +23,9 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// extent that, merged with its free neighbours, reaches the threshold (8 MiB by default) goes
 /// back to the kernel at once, decay or not. Each bronze file's columns are ~5 MB apiece, so
 /// two of them freed side by side were unmapped, and the next file faulted the same pages in
-/// again, zeroed: a year of San Francisco at `-w 2` took ~400 K page faults and 2.2-2.5 s of
-/// system time; without the eager purge ~90 K and 1.6 s, at the same peak RSS (283-299 vs
-/// 296 MB; with `--pg` 1.49 vs 1.52 GB), and the 5 M-event set 3.6-3.9 → 2.1-2.2 s.
+/// again, zeroed: a year of San Francisco at `-w 2` took ~400 K page faults and 2.2-2.6 s of
+/// system time; without the eager purge ~97 K and 1.1-1.6 s, at a peak RSS within ~5%
+/// (283-299 vs 296-309 MB; with `--pg` 1.49 vs 1.52 GB), and the 5 M-event set went from
+/// 3.6-5.7 to 2.1-2.2 s of system time.
 #[export_name = "_rjem_malloc_conf"]
 pub static MALLOC_CONF: &[u8; 41] = b"dirty_decay_ms:5000,oversize_threshold:0\0";
