@@ -91,6 +91,15 @@ mod block {
         unsafe { non_digits_sse2(block) }
     }
 
+    /// The ASCII digits of 32 bytes.
+    #[inline(always)]
+    pub(super) fn digits32(window: &[u8; 32]) -> Option<u32> {
+        let (low, high) = window.split_at(16);
+        let low = <&[u8; 16]>::try_from(low).ok()?;
+        let high = <&[u8; 16]>::try_from(high).ok()?;
+        Some(!(non_digits(low) | (non_digits(high) << 16)))
+    }
+
     #[inline]
     #[target_feature(enable = "sse2")]
     fn load(block: &[u8; 16]) -> __m128i {
@@ -136,6 +145,11 @@ mod block {
 
     pub(super) fn non_digits(_: &[u8; 16]) -> u32 {
         0
+    }
+
+    /// Not searched here: [`super::number`] reads every number.
+    pub(super) fn digits32(_: &[u8; 32]) -> Option<u32> {
+        None
     }
 }
 
@@ -249,6 +263,11 @@ pub(in crate::source) fn value(b: &[u8], i: usize, depth: usize) -> Option<usize
             }
         }
         b'[' if depth < MAX_DEPTH => {
+            if depth + 2 < MAX_DEPTH {
+                if let Some(end) = numeric_array(b, i) {
+                    return Some(end);
+                }
+            }
             let mut i = skip_ws(b, i + 1);
             if b.get(i) == Some(&b']') {
                 return Some(i + 1);
@@ -269,6 +288,87 @@ pub(in crate::source) fn value(b: &[u8], i: usize, depth: usize) -> Option<usize
         b'-' | b'0'..=b'9' => number(b, i),
         _ => None,
     }
+}
+
+/// The index after the array at `b[i] == '['` when its elements are numbers or arrays of
+/// numbers (a route's points), read in one loop: [`value`]'s call per element and per point
+/// cost more than the numbers themselves (a `driver_picked_up` body is ~85 of them). `None`
+/// when the array holds anything else or is not JSON, for [`value`] to decide; so it never
+/// accepts more than [`value`] does.
+fn numeric_array(b: &[u8], mut i: usize) -> Option<usize> {
+    let mut open = 0u32;
+    loop {
+        // A value starts at `i`.
+        if b.get(i) == Some(&b'[') {
+            open += 1;
+            if open > 2 {
+                return None;
+            }
+            i = skip_ws(b, i + 1);
+            if b.get(i) != Some(&b']') {
+                continue;
+            }
+            open -= 1;
+            i += 1;
+        } else {
+            i = match short_number(b, i) {
+                Some(end) => end,
+                None => number(b, i)?,
+            };
+        }
+        // After a value: a comma and the next value, or brackets closing.
+        loop {
+            if open == 0 {
+                return Some(i);
+            }
+            i = skip_ws(b, i);
+            match b.get(i)? {
+                b',' => {
+                    i = skip_ws(b, i + 1);
+                    break;
+                }
+                b']' => {
+                    open -= 1;
+                    i += 1;
+                }
+                _ => return None,
+            }
+        }
+    }
+}
+
+/// The index after the number at `b[i]` when it is `-?(0|[1-9][0-9]*)(\.[0-9]+)?`, not
+/// followed by an exponent, and ends within 32 bytes of `i` that `b` holds: found from one
+/// digit mask of those 32 bytes, without a loop per digit run. `None` for anything else
+/// (where [`number`] decides).
+#[inline(always)]
+fn short_number(b: &[u8], i: usize) -> Option<usize> {
+    let window = <&[u8; 32]>::try_from(b.get(i..i.checked_add(32)?)?).ok()?;
+    let digits = block::digits32(window)?;
+    let sign = usize::from(window[0] == b'-');
+    // Bits past the window shift in as zeros, i.e. as non-digits: every run ends by bit 32.
+    let int = (!(digits >> sign)).trailing_zeros() as usize;
+    if int == 0 || (int > 1 && window[sign] == b'0') {
+        return None;
+    }
+    let mut end = sign + int;
+    if end >= 31 {
+        return None;
+    }
+    if window[end] == b'.' {
+        let fraction = (!(digits >> (end + 1))).trailing_zeros() as usize;
+        if fraction == 0 {
+            return None;
+        }
+        end += 1 + fraction;
+        if end >= 32 {
+            return None;
+        }
+    }
+    if matches!(window[end], b'e' | b'E') {
+        return None;
+    }
+    Some(i + end)
 }
 
 /// The index after the string literal at `b[i]`, if its escapes are ones JSON allows (a `\u`
@@ -799,6 +899,82 @@ mod tests {
             let edited = format!("{}{edited}{}", "[".repeat(depth), "]".repeat(depth));
             if super::certainly_json(&edited) {
                 prop_assert!(serde_ok(&edited), "accepted what serde rejects: {}", edited);
+            }
+        }
+    }
+
+    /// Numbers as a route's points hold them, and the other forms JSON allows.
+    fn number_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => (-200.0f64..200.0).prop_map(|x| x.to_string()),
+            1 => prop::sample::select(vec![
+                "0", "-0", "7", "-12", "0.5", "1e5", "-1.5E-3", "2.5e+1",
+                "123456789012345678901234567890123", "-1.0000000000000000000000000000001",
+                "12345678901234567890123456789.5",
+            ])
+            .prop_map(str::to_owned),
+        ]
+    }
+
+    /// An array of numbers and of arrays of numbers, with whitespace here and there.
+    fn numeric_array_text() -> impl Strategy<Value = String> {
+        let element = prop_oneof![
+            number_text(),
+            proptest::collection::vec((number_text(), ws()), 0..4).prop_map(|items| {
+                let parts: Vec<String> =
+                    items.into_iter().map(|(n, w)| format!("{w}{n}")).collect();
+                format!("[{}]", parts.join(","))
+            }),
+        ];
+        proptest::collection::vec((element, ws()), 0..12).prop_map(|items| {
+            let parts: Vec<String> = items.into_iter().map(|(e, w)| format!("{e}{w}")).collect();
+            format!("[{}]", parts.join(", "))
+        })
+    }
+
+    /// Where serde's reading of the first JSON value of `text` ends, if it reads one.
+    fn serde_end(text: &str) -> Option<usize> {
+        let mut stream =
+            serde_json::Deserializer::from_str(text).into_iter::<serde::de::IgnoredAny>();
+        match stream.next() {
+            Some(Ok(_)) => Some(stream.byte_offset()),
+            _ => None,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// A route's array is read whole, and ends where serde's reading ends; whatever a
+        /// random edit makes of it, the quick read never ends a value where serde does not.
+        #[test]
+        fn numeric_array_ends_where_serde_does(
+            text in numeric_array_text(),
+            edits in proptest::collection::vec(
+                (0usize..300, prop::sample::select(vec![
+                    "", "", "", "-", ".", "e", "E", "0", "01", "00", ",", "[", "]", " ", "+",
+                    "x", "\"", "9",
+                ])),
+                0..3,
+            ),
+            tail in "[\\]} ]{0,40}",
+        ) {
+            let whole = format!("{text}{tail}");
+            prop_assert_eq!(super::numeric_array(whole.as_bytes(), 0), Some(text.len()), "{}", whole);
+            prop_assert_eq!(serde_end(&whole), Some(text.len()), "{}", whole);
+            let mut edited = text.clone();
+            for (at, piece) in edits {
+                let at = at % (edited.len() + 1);
+                if piece.is_empty() && at < edited.len() {
+                    edited.remove(at);
+                } else {
+                    edited.insert_str(at, piece);
+                }
+            }
+            let edited = format!("{edited}{tail}");
+            if edited.starts_with('[') {
+                if let Some(end) = super::numeric_array(edited.as_bytes(), 0) {
+                    prop_assert_eq!(serde_end(&edited), Some(end), "{}", edited);
+                }
             }
         }
     }
