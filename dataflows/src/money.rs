@@ -39,6 +39,41 @@ impl Money {
     /// into micro-dollars without a float round trip. Digits beyond the sixth decimal are rounded
     /// half away from zero, which is the only rounding this type ever does.
     pub fn parse_decimal(text: &str) -> Result<Money, MoneyError> {
+        match Money::parse_plain(text.as_bytes()) {
+            Some(money) => Ok(money),
+            None => Money::parse_any(text),
+        }
+    }
+
+    /// [`Money::parse_decimal`] of `-?[0-9]{1,12}(\.[0-9]{1,6})?`, the form every generated
+    /// price takes, in one pass without rounding or allocation; `None` for any other text. The
+    /// general reading allocated and scaled digit by digit: ~570 instructions a price, 1% of a
+    /// replay.
+    fn parse_plain(b: &[u8]) -> Option<Money> {
+        let (negative, b) = match b.split_first() {
+            Some((b'-', rest)) => (true, rest),
+            _ => (false, b),
+        };
+        let int_len = b.iter().take_while(|c| c.is_ascii_digit()).count();
+        if int_len == 0 || int_len > 12 {
+            return None;
+        }
+        let digits = |run: &[u8]| run.iter().fold(0i64, |n, &d| n * 10 + i64::from(d - b'0'));
+        let mut value = digits(&b[..int_len]) * MICROS_PER_USD;
+        if let Some(rest) = b.get(int_len..).filter(|rest| !rest.is_empty()) {
+            let fraction = rest.strip_prefix(b".")?;
+            if fraction.is_empty() || fraction.len() > 6 || !fraction.iter().all(u8::is_ascii_digit)
+            {
+                return None;
+            }
+            let scale = 10i64.pow(6 - u32::try_from(fraction.len()).ok()?);
+            value += digits(fraction) * scale;
+        }
+        Some(Money(if negative { -value } else { value }))
+    }
+
+    /// [`Money::parse_decimal`] of any decimal text.
+    fn parse_any(text: &str) -> Result<Money, MoneyError> {
         let text = text.trim();
         let (negative, rest) = match text.as_bytes().first() {
             Some(b'-') => (true, &text[1..]),
@@ -146,6 +181,28 @@ mod tests {
         assert_eq!(Money::parse_decimal("0.0000004"), Ok(Money(0)));
         assert_eq!(Money::parse_decimal("-0.0000005"), Ok(Money(-1)));
         assert_eq!(Money::parse_decimal("1e-9"), Ok(Money(0)));
+    }
+
+    proptest::proptest! {
+        /// The one-pass reading of plain decimals gives what the general one gives, and
+        /// takes every price of that form.
+        #[test]
+        fn plain_decimals_read_as_any_decimal(
+            text in "[-+ ]?[0-9]{0,14}(\\.[0-9]{0,8})?[eE ]?[0-9]?",
+        ) {
+            let plain = Money::parse_plain(text.as_bytes());
+            if let Some(money) = plain {
+                proptest::prop_assert_eq!(Ok(money), Money::parse_any(&text), "{}", text);
+            }
+            let shape = |s: &str| {
+                let s = s.strip_prefix('-').unwrap_or(s);
+                let (int, fraction) = s.split_once('.').unwrap_or((s, "1"));
+                (1..=12).contains(&int.len())
+                    && (1..=6).contains(&fraction.len())
+                    && int.bytes().chain(fraction.bytes()).all(|c| c.is_ascii_digit())
+            };
+            proptest::prop_assert_eq!(plain.is_some(), shape(&text), "{}", text);
+        }
     }
 
     #[test]
