@@ -218,36 +218,51 @@ fn scan_items(body: &str) -> Option<Vec<RawItem<'_>>> {
         Qty,
     }
 
+    impl ItemKey {
+        const ALL: [ItemKey; 7] = [
+            ItemKey::Id,
+            ItemKey::CategoryId,
+            ItemKey::MenuId,
+            ItemKey::BrandId,
+            ItemKey::Name,
+            ItemKey::Price,
+            ItemKey::Qty,
+        ];
+
+        fn name(self) -> &'static str {
+            match self {
+                ItemKey::Id => "id",
+                ItemKey::CategoryId => "category_id",
+                ItemKey::MenuId => "menu_id",
+                ItemKey::BrandId => "brand_id",
+                ItemKey::Name => "name",
+                ItemKey::Price => "price",
+                ItemKey::Qty => "qty",
+            }
+        }
+    }
+
     /// An item key at `body[i] == '"'`, and the index after its closing quote: the generator's
     /// keys compared whole as constants (a `memcmp` call per key before, seven an item), any
     /// other spelling through [`plain_string`]; `None` for a key that is none of the seven.
     fn item_key(body: &str, i: usize) -> Option<(ItemKey, usize)> {
         let rest = body.as_bytes().get(i..)?;
         let is = |pattern: &[u8]| rest.starts_with(pattern);
-        let (key, len) = match rest.get(1)? {
-            b'i' if is(b"\"id\"") => (ItemKey::Id, 4),
-            b'c' if is(b"\"category_id\"") => (ItemKey::CategoryId, 13),
-            b'm' if is(b"\"menu_id\"") => (ItemKey::MenuId, 9),
-            b'b' if is(b"\"brand_id\"") => (ItemKey::BrandId, 10),
-            b'n' if is(b"\"name\"") => (ItemKey::Name, 6),
-            b'p' if is(b"\"price\"") => (ItemKey::Price, 7),
-            b'q' if is(b"\"qty\"") => (ItemKey::Qty, 5),
+        let key = match rest.get(1)? {
+            b'i' if is(b"\"id\"") => ItemKey::Id,
+            b'c' if is(b"\"category_id\"") => ItemKey::CategoryId,
+            b'm' if is(b"\"menu_id\"") => ItemKey::MenuId,
+            b'b' if is(b"\"brand_id\"") => ItemKey::BrandId,
+            b'n' if is(b"\"name\"") => ItemKey::Name,
+            b'p' if is(b"\"price\"") => ItemKey::Price,
+            b'q' if is(b"\"qty\"") => ItemKey::Qty,
             _ => {
                 let (name, end) = plain_string(body, i)?;
-                let key = match name {
-                    "id" => ItemKey::Id,
-                    "category_id" => ItemKey::CategoryId,
-                    "menu_id" => ItemKey::MenuId,
-                    "brand_id" => ItemKey::BrandId,
-                    "name" => ItemKey::Name,
-                    "price" => ItemKey::Price,
-                    "qty" => ItemKey::Qty,
-                    _ => return None,
-                };
+                let key = ItemKey::ALL.into_iter().find(|key| key.name() == name)?;
                 return Some((key, end));
             }
         };
-        Some((key, i + len))
+        Some((key, i + key.name().len() + 2))
     }
 
     /// One item object at `body[i]` with all seven keys, and the index after it.
