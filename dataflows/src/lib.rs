@@ -37,6 +37,7 @@ mod fanout;
 pub mod gold;
 pub mod hash;
 pub mod least;
+pub mod md5_lanes;
 pub mod model;
 pub mod money;
 pub mod refunds;
