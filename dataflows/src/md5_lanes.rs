@@ -32,6 +32,37 @@ mod lanes {
 
     const LANES: usize = 8;
 
+    /// MD5's additive constants, one per step.
+    const K: [u32; 64] = [
+        0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a, 0xa8304613,
+        0xfd469501, 0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be, 0x6b901122, 0xfd987193,
+        0xa679438e, 0x49b40821, 0xf61e2562, 0xc040b340, 0x265e5a51, 0xe9b6c7aa, 0xd62f105d,
+        0x02441453, 0xd8a1e681, 0xe7d3fbc8, 0x21e1cde6, 0xc33707d6, 0xf4d50d87, 0x455a14ed,
+        0xa9e3e905, 0xfcefa3f8, 0x676f02d9, 0x8d2a4c8a, 0xfffa3942, 0x8771f681, 0x6d9d6122,
+        0xfde5380c, 0xa4beea44, 0x4bdecfa9, 0xf6bb4b60, 0xbebfbc70, 0x289b7ec6, 0xeaa127fa,
+        0xd4ef3085, 0x04881d05, 0xd9d4d039, 0xe6db99e5, 0x1fa27cf8, 0xc4ac5665, 0xf4292244,
+        0x432aff97, 0xab9423a7, 0xfc93a039, 0x655b59c3, 0x8f0ccc92, 0xffeff47d, 0x85845dd1,
+        0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb,
+        0xeb86d391,
+    ];
+
+    /// The message word each step adds: `i`, `5i + 1`, `3i + 5`, `7i` (mod 16) in the four
+    /// rounds.
+    const WORD: [usize; 64] = {
+        let mut words = [0; 64];
+        let mut i = 0;
+        while i < 64 {
+            words[i] = match i / 16 {
+                0 => i,
+                1 => 5 * i + 1,
+                2 => 3 * i + 5,
+                _ => 7 * i,
+            } % 16;
+            i += 1;
+        }
+        words
+    };
+
     /// MD5's initial chaining values.
     const IV: [u32; 4] = [0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476];
 
@@ -218,173 +249,30 @@ mod lanes {
         );
         let (mut a, mut b, mut c, mut d) = (a0, b0, c0, d0);
 
-        // One step: `a = b + ((a + fun(b, c, d) + m[w] + k) <<< s)`.
+        // One step: `a = b + ((a + fun(b, c, d) + m[WORD[at]] + K[at]) <<< s)`.
         macro_rules! step {
-            ($fun:ident, $a:ident, $b:ident, $c:ident, $d:ident, $w:expr, $k:expr, $s:literal) => {
-                let t = add(
-                    add($a, $fun($b, $c, $d)),
-                    add(m[$w], _mm256_set1_epi32($k as i32)),
-                );
+            ($fun:ident, $a:ident, $b:ident, $c:ident, $d:ident, $at:expr, $s:literal) => {
+                let k = _mm256_set1_epi32(K[$at] as i32);
+                let t = add(add($a, $fun($b, $c, $d)), add(m[WORD[$at]], k));
                 $a = add($b, rotl::<$s, { 32 - $s }>(t));
             };
         }
-        // Four steps with the names rotating, as MD5 writes them.
-        macro_rules! four {
-            ($fun:ident, $w:expr, $k:expr, $s0:literal, $s1:literal, $s2:literal, $s3:literal) => {
-                step!($fun, a, b, c, d, $w[0], $k[0], $s0);
-                step!($fun, d, a, b, c, $w[1], $k[1], $s1);
-                step!($fun, c, d, a, b, $w[2], $k[2], $s2);
-                step!($fun, b, c, d, a, $w[3], $k[3], $s3);
+        // A round's sixteen steps, four at a time with the names rotating, as MD5 writes them.
+        macro_rules! round {
+            ($fun:ident, $round:literal, $s0:literal, $s1:literal, $s2:literal, $s3:literal) => {
+                for quad in 0..4 {
+                    let at = 16 * $round + 4 * quad;
+                    step!($fun, a, b, c, d, at, $s0);
+                    step!($fun, d, a, b, c, at + 1, $s1);
+                    step!($fun, c, d, a, b, at + 2, $s2);
+                    step!($fun, b, c, d, a, at + 3, $s3);
+                }
             };
         }
-
-        four!(
-            f,
-            [0, 1, 2, 3],
-            [0xd76aa478u32, 0xe8c7b756, 0x242070db, 0xc1bdceee],
-            7,
-            12,
-            17,
-            22
-        );
-        four!(
-            f,
-            [4, 5, 6, 7],
-            [0xf57c0fafu32, 0x4787c62a, 0xa8304613, 0xfd469501],
-            7,
-            12,
-            17,
-            22
-        );
-        four!(
-            f,
-            [8, 9, 10, 11],
-            [0x698098d8u32, 0x8b44f7af, 0xffff5bb1, 0x895cd7be],
-            7,
-            12,
-            17,
-            22
-        );
-        four!(
-            f,
-            [12, 13, 14, 15],
-            [0x6b901122u32, 0xfd987193, 0xa679438e, 0x49b40821],
-            7,
-            12,
-            17,
-            22
-        );
-
-        four!(
-            g,
-            [1, 6, 11, 0],
-            [0xf61e2562u32, 0xc040b340, 0x265e5a51, 0xe9b6c7aa],
-            5,
-            9,
-            14,
-            20
-        );
-        four!(
-            g,
-            [5, 10, 15, 4],
-            [0xd62f105du32, 0x02441453, 0xd8a1e681, 0xe7d3fbc8],
-            5,
-            9,
-            14,
-            20
-        );
-        four!(
-            g,
-            [9, 14, 3, 8],
-            [0x21e1cde6u32, 0xc33707d6, 0xf4d50d87, 0x455a14ed],
-            5,
-            9,
-            14,
-            20
-        );
-        four!(
-            g,
-            [13, 2, 7, 12],
-            [0xa9e3e905u32, 0xfcefa3f8, 0x676f02d9, 0x8d2a4c8a],
-            5,
-            9,
-            14,
-            20
-        );
-
-        four!(
-            h,
-            [5, 8, 11, 14],
-            [0xfffa3942u32, 0x8771f681, 0x6d9d6122, 0xfde5380c],
-            4,
-            11,
-            16,
-            23
-        );
-        four!(
-            h,
-            [1, 4, 7, 10],
-            [0xa4beea44u32, 0x4bdecfa9, 0xf6bb4b60, 0xbebfbc70],
-            4,
-            11,
-            16,
-            23
-        );
-        four!(
-            h,
-            [13, 0, 3, 6],
-            [0x289b7ec6u32, 0xeaa127fa, 0xd4ef3085, 0x04881d05],
-            4,
-            11,
-            16,
-            23
-        );
-        four!(
-            h,
-            [9, 12, 15, 2],
-            [0xd9d4d039u32, 0xe6db99e5, 0x1fa27cf8, 0xc4ac5665],
-            4,
-            11,
-            16,
-            23
-        );
-
-        four!(
-            i,
-            [0, 7, 14, 5],
-            [0xf4292244u32, 0x432aff97, 0xab9423a7, 0xfc93a039],
-            6,
-            10,
-            15,
-            21
-        );
-        four!(
-            i,
-            [12, 3, 10, 1],
-            [0x655b59c3u32, 0x8f0ccc92, 0xffeff47d, 0x85845dd1],
-            6,
-            10,
-            15,
-            21
-        );
-        four!(
-            i,
-            [8, 15, 6, 13],
-            [0x6fa87e4fu32, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1],
-            6,
-            10,
-            15,
-            21
-        );
-        four!(
-            i,
-            [4, 11, 2, 9],
-            [0xf7537e82u32, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391],
-            6,
-            10,
-            15,
-            21
-        );
+        round!(f, 0, 7, 12, 17, 22);
+        round!(g, 1, 5, 9, 14, 20);
+        round!(h, 2, 4, 11, 16, 23);
+        round!(i, 3, 6, 10, 15, 21);
 
         for (words, (v, v0)) in state.iter_mut().zip([(a, a0), (b, b0), (c, c0), (d, d0)]) {
             let mut lanes = [0u32; LANES];
