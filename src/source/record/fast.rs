@@ -311,7 +311,10 @@ fn numeric_array(b: &[u8], mut i: usize) -> Option<usize> {
     let mut open = 0u32;
     loop {
         // A value starts at `i`.
-        if b.get(i) == Some(&b'[') {
+        let whole_point = if open == 1 { point(b, i) } else { None };
+        if let Some(end) = whole_point {
+            i = end;
+        } else if b.get(i) == Some(&b'[') {
             open += 1;
             if open > 2 {
                 return None;
@@ -347,6 +350,23 @@ fn numeric_array(b: &[u8], mut i: usize) -> Option<usize> {
             }
         }
     }
+}
+
+/// The index after the point at `b[i]` when it is written as the generator writes route points,
+/// `[` number `, ` number `]` with numbers [`short_number`] reads: the two numbers without
+/// [`numeric_array`]'s state changes and whitespace checks between them. `None` for anything
+/// else, which [`numeric_array`] then reads element by element.
+#[inline(always)]
+fn point(b: &[u8], i: usize) -> Option<usize> {
+    if b.get(i) != Some(&b'[') {
+        return None;
+    }
+    let i = short_number(b, i + 1)?;
+    if b.get(i..i + 2)? != b", " {
+        return None;
+    }
+    let i = short_number(b, i + 2)?;
+    (b.get(i) == Some(&b']')).then_some(i + 1)
 }
 
 /// The index after the number at `b[i]` when it is `-?(0|[1-9][0-9]*)(\.[0-9]+)?`, not
@@ -932,6 +952,7 @@ mod tests {
     fn numeric_array_text() -> impl Strategy<Value = String> {
         let element = prop_oneof![
             number_text(),
+            (number_text(), number_text()).prop_map(|(lat, lon)| format!("[{lat}, {lon}]")),
             proptest::collection::vec((number_text(), ws()), 0..4).prop_map(|items| {
                 let parts: Vec<String> =
                     items.into_iter().map(|(n, w)| format!("{w}{n}")).collect();
