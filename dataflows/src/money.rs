@@ -49,7 +49,7 @@ impl Money {
     /// price takes, in one pass without rounding or allocation; `None` for any other text. The
     /// general reading allocated and scaled digit by digit: ~570 instructions a price, 1% of a
     /// replay.
-    fn parse_plain(b: &[u8]) -> Option<Money> {
+    pub fn parse_plain(b: &[u8]) -> Option<Money> {
         let (negative, b) = match b.split_first() {
             Some((b'-', rest)) => (true, rest),
             _ => (false, b),
