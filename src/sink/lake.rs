@@ -23,8 +23,10 @@ use caspers_dataflows::model::{
     GoldBrandSalesDay, GoldItemSalesDay, GoldLocationSalesHourly, GoldOrderHeader, Order,
     SilverOrderItem,
 };
+use caspers_dataflows::money::Money;
 use caspers_dataflows::refunds::RefundRecommendation;
 use caspers_dataflows::silver::order_items::explode;
+use caspers_dataflows::text::Text;
 use caspers_dataflows::time::{day_of, format_day, format_timestamp, Day, Micros};
 
 use crate::runtime::retention::Retention;
@@ -407,6 +409,44 @@ fn publish_files(
     Ok(u64::try_from(staged.len() + removed.len()).unwrap_or(u64::MAX))
 }
 
+/// Sorts and consolidates the silver rows of one order in place (as `consolidate_slice`
+/// does), returning how many are kept. The rows share every field before the item's, so
+/// the item's fields order them as the whole row does, without comparing the three ids
+/// and the times of every pair first: a sort by whole rows was 1.4% of a replay.
+fn consolidate_one_order(rows: &mut [(SilverOrderItem, i64)]) -> usize {
+    fn item(r: &SilverOrderItem) -> (i32, i32, i32, i32, &Text, Money, i32, Money) {
+        (
+            r.item_id,
+            r.menu_id,
+            r.category_id,
+            r.brand_id,
+            &r.item_name,
+            r.price,
+            r.qty,
+            r.extended_price,
+        )
+    }
+    rows.sort_unstable_by(|(a, _), (b, _)| item(a).cmp(&item(b)));
+    // Equal rows (an item repeated in the body) are adjacent now: one row, counts summed.
+    let mut merged = 0;
+    for i in 0..rows.len() {
+        if merged > 0 && rows[merged - 1].0 == rows[i].0 {
+            rows[merged - 1].1 += rows[i].1;
+        } else {
+            rows.swap(merged, i);
+            merged += 1;
+        }
+    }
+    let mut kept = 0;
+    for i in 0..merged {
+        if rows[i].1 != 0 {
+            rows.swap(kept, i);
+            kept += 1;
+        }
+    }
+    kept
+}
+
 /// Encodes the rows of one file, all of one table, sorted and consolidated.
 pub fn encode_rows(
     rows: &[(LakeRow, i64)],
@@ -438,9 +478,12 @@ pub fn encode_rows(
                 for (order, count) in group {
                     items.extend(explode(order).map(|row| (row, *count)));
                 }
-                let kept = differential_dataflow::consolidation::consolidate_slice(
-                    items.get_mut(start..).unwrap_or_default(),
-                );
+                let kept = match group {
+                    [_] => consolidate_one_order(items.get_mut(start..).unwrap_or_default()),
+                    _ => differential_dataflow::consolidation::consolidate_slice(
+                        items.get_mut(start..).unwrap_or_default(),
+                    ),
+                };
                 items.truncate(start + kept);
             }
             let refs: Vec<(&SilverOrderItem, i64)> = items.iter().map(|(r, c)| (r, *c)).collect();
@@ -491,12 +534,14 @@ mod tests {
     /// order_id (distinct identities of one order), an item repeats inside an order, and one
     /// order_id's rows would interleave with another's if sorted by anything else.
     fn orders() -> impl Strategy<Value = Vec<(Order, i64)>> {
-        let line = (0i32..3, 1i32..3).prop_map(|(item, qty)| {
+        // Menu and category vary against each other, so rows ordered by category before
+        // menu (the fields' order in `MenuItem`) come out in another order than silver's.
+        let line = (0i32..3, 0i32..2, 0i32..2, 1i32..3).prop_map(|(item, menu, category, qty)| {
             Line::new(
                 MenuItem {
                     id: item,
-                    category_id: 1,
-                    menu_id: 1,
+                    category_id: category,
+                    menu_id: menu,
                     brand_id: item % 2,
                     name: format!("item {item}").into(),
                     price: Money(1_000_000 + i64::from(item)),
