@@ -2,7 +2,7 @@
 # Browser test of the Refund Manager page: headless Chromium (Debian's chromium +
 # chromium-driver) against `caspers serve` on a free port, over a throwaway PostgreSQL unless
 # DATABASE_URL is already set. Prints the screenshot paths (target/tmp/refund-manager*.png).
-# Usage: scripts/browser-test.sh [extra cargo test args, e.g. --release]
+# Usage: scripts/browser-test.sh [extra cargo test args, e.g. --release or --profile ci]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
