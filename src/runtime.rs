@@ -837,11 +837,10 @@ fn ingest_file(
         max_ts = bronze.event_times()[skip..].iter().copied().max();
         if needs.bronze {
             let path = lake.join("all_events").join(bronze_file_name(&file.rel));
-            let batch = bronze.finish()?;
             // A grown file restaged before its earlier version was committed supersedes it
             // (both use the same temp name).
             staged_bronze.retain(|(_, _, staged)| *staged != path);
-            let tmp = parquet::stage_parquet(&path, &batch)?;
+            let tmp = bronze.stage(&path)?;
             staged_bronze.push((time, tmp, path));
         }
         before.events = total;

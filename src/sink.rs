@@ -4,5 +4,6 @@
 pub mod frontier;
 pub mod lake;
 pub mod parquet;
+pub mod plain;
 pub mod postgres;
 pub mod readback;

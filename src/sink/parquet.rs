@@ -18,9 +18,11 @@ use arrow_array::builder::{
 use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow_buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_writer::{compute_leaves, ArrowRowGroupWriterFactory};
+use parquet::arrow::{add_encoded_arrow_schema_to_metadata, ArrowSchemaConverter, ArrowWriter};
 use parquet::basic::Compression;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
 
 use caspers_dataflows::model::{
@@ -29,6 +31,7 @@ use caspers_dataflows::model::{
 };
 use caspers_dataflows::refunds::RefundRecommendation;
 
+use crate::sink::plain::{PageLimits, PlainText};
 use crate::source::EventRef;
 
 /// Errors while encoding or publishing a Parquet file.
@@ -96,14 +99,14 @@ pub fn all_events_schema() -> SchemaRef {
 /// record, and each text column is one buffer (most records are only ever written here).
 #[derive(Debug, Default)]
 pub struct BronzeColumns {
-    event_id: TextColumn,
+    event_id: PlainText,
     event_type: Vec<EventType>,
     ts: TextColumn,
     gk_id: TextColumn,
     location: TextColumn,
-    order_id: TextColumn,
+    order_id: PlainText,
     sequence: Vec<i64>,
-    body: TextColumn,
+    body: PlainText,
     event_ts: Vec<i64>,
     /// Only types and times are kept ([`BronzeColumns::tally`]).
     tally: bool,
@@ -123,14 +126,14 @@ impl BronzeColumns {
         let records = bytes / 200 + 1;
         let text = |per_record: usize| TextColumn::with_capacity(records, records * per_record);
         BronzeColumns {
-            event_id: text(32),
+            event_id: PlainText::with_capacity(records, records * 32),
             event_type: Vec::with_capacity(records),
             ts: text(26),
             gk_id: text(32),
             location: text(16),
-            order_id: text(32),
+            order_id: PlainText::with_capacity(records, records * 32),
             sequence: Vec::with_capacity(records),
-            body: TextColumn::with_capacity(records, bytes),
+            body: PlainText::with_capacity(records, bytes),
             event_ts: Vec::with_capacity(records),
             tally: false,
         }
@@ -173,14 +176,10 @@ impl BronzeColumns {
 
     /// Keeps the first `len` records.
     pub fn truncate(&mut self, len: usize) {
-        for column in [
-            &mut self.event_id,
-            &mut self.ts,
-            &mut self.gk_id,
-            &mut self.location,
-            &mut self.order_id,
-            &mut self.body,
-        ] {
+        for column in [&mut self.ts, &mut self.gk_id, &mut self.location] {
+            column.truncate(len);
+        }
+        for column in [&mut self.event_id, &mut self.order_id, &mut self.body] {
             column.truncate(len);
         }
         self.event_type.truncate(len);
@@ -198,8 +197,19 @@ impl BronzeColumns {
         &self.event_ts
     }
 
-    /// The record batch, in the order appended.
+    /// The record batch, in the order appended (copying the [`PLAIN_COLUMNS`]: the bronze
+    /// file itself is written by [`BronzeColumns::stage`]).
     pub fn finish(self) -> Result<RecordBatch, ParquetError> {
+        let (mut columns, plain) = self.finish_arrow()?;
+        for ((i, _), text) in PLAIN_COLUMNS.iter().zip(&plain) {
+            columns.insert(*i, Arc::new(StringArray::from_iter_values(text.iter())));
+        }
+        Ok(RecordBatch::try_new(all_events_schema(), columns)?)
+    }
+
+    /// The columns written through the Arrow writer, as arrays in schema order, and the
+    /// [`PLAIN_COLUMNS`], in theirs.
+    fn finish_arrow(self) -> Result<(Vec<ArrayRef>, [PlainText; 3]), ParquetError> {
         if self.tally {
             return Err(ParquetError::Tally);
         }
@@ -209,19 +219,98 @@ impl BronzeColumns {
             event_type.append_value(t.as_str());
         }
         let columns: Vec<ArrayRef> = vec![
-            Arc::new(self.event_id.finish()?),
             Arc::new(event_type.finish()),
             Arc::new(self.ts.finish()?),
             Arc::new(self.gk_id.finish()?),
             Arc::new(self.location.finish()?),
-            Arc::new(self.order_id.finish()?),
             Arc::new(Int64Array::from(self.sequence)),
-            Arc::new(self.body.finish()?),
             Arc::new(TimestampMicrosecondArray::from(self.event_ts).with_timezone("UTC")),
         ];
-        Ok(RecordBatch::try_new(all_events_schema(), columns)?)
+        Ok((columns, [self.event_id, self.order_id, self.body]))
+    }
+
+    /// Writes the bronze file of these records under the hidden temp name of `path`, as
+    /// [`stage_parquet`] would write [`BronzeColumns::finish`]'s batch, and returns that name.
+    /// The [`PLAIN_COLUMNS`] bypass the Arrow writer ([`PlainText::chunk`]); the others go
+    /// through it, column by column.
+    pub fn stage(self, path: &Path) -> Result<std::path::PathBuf, ParquetError> {
+        self.stage_sized(path, None)
+    }
+
+    /// [`BronzeColumns::stage`], with row groups of at most `sizes.0` rows and pages cut at
+    /// `sizes.1` instead of the writer properties' (tests make many of both from few rows).
+    fn stage_sized(
+        self,
+        path: &Path,
+        sizes: Option<(usize, PageLimits)>,
+    ) -> Result<std::path::PathBuf, ParquetError> {
+        let rows = self.len();
+        let (columns, plain) = self.finish_arrow()?;
+        let schema = all_events_schema();
+        let mut props = writer_properties(&schema, rows);
+        add_encoded_arrow_schema_to_metadata(&schema, &mut props);
+        let parquet_schema = ArrowSchemaConverter::new()
+            .with_coerce_types(props.coerce_types())
+            .convert(&schema)?;
+        let props = Arc::new(props);
+        let (group_rows, limits) = sizes.unwrap_or((
+            props.max_row_group_row_count().unwrap_or(usize::MAX),
+            PageLimits {
+                bytes: props.data_page_size_limit(),
+                rows: props.data_page_row_count_limit(),
+            },
+        ));
+        let group_rows = group_rows.max(1);
+        write_staged(path, |file| {
+            let mut writer =
+                SerializedFileWriter::new(file, parquet_schema.root_schema_ptr(), props.clone())?;
+            let factory = ArrowRowGroupWriterFactory::new(&writer, schema.clone());
+            let mut scratch = Vec::new();
+            let mut first = 0;
+            let mut group = 0;
+            // No records, no row group, as with the Arrow writer.
+            while first < rows {
+                let last = first.saturating_add(group_rows).min(rows);
+                let writers = factory.create_column_writers(group)?;
+                let mut row_group = writer.next_row_group()?;
+                let mut arrays = columns.iter();
+                for (i, (mut column, field)) in writers.into_iter().zip(schema.fields()).enumerate()
+                {
+                    if let Some(p) = PLAIN_COLUMNS.iter().position(|(c, _)| *c == i) {
+                        let (bytes, close) = plain[p].chunk(
+                            first..last,
+                            parquet_schema.column(i),
+                            PLAIN_COLUMNS[p].1,
+                            limits,
+                            &mut scratch,
+                        )?;
+                        row_group.append_column(&bytes, close)?;
+                        continue;
+                    }
+                    let array = arrays.next().expect("an array for each Arrow column");
+                    for leaf in compute_leaves(field, &array.slice(first, last - first))? {
+                        column.write(&leaf)?;
+                    }
+                    column.close()?.append_to_row_group(&mut row_group)?;
+                }
+                row_group.close()?;
+                first = last;
+                group += 1;
+            }
+            writer.close()?;
+            Ok(())
+        })
     }
 }
+
+/// The columns of [`all_events_schema`] (index, codec) that [`BronzeColumns`] keeps in
+/// Parquet's PLAIN layout and writes without the Arrow writer: nearly unique text with neither
+/// dictionary nor statistics, most of a bronze file's bytes. In ascending order.
+const PLAIN_COLUMNS: [(usize, Compression); 3] = [
+    (0, Compression::UNCOMPRESSED), // event_id
+    (5, Compression::SNAPPY),       // order_id
+    (7, Compression::SNAPPY),       // body
+];
 
 /// A growing UTF-8 column: the strings' bytes back to back and where each ends, which is
 /// Arrow's own layout, so finishing moves the buffers instead of copying them.
@@ -611,10 +700,34 @@ const TINY_FILE_ROWS: usize = 64;
 /// Writes `batch` under the hidden temp name of `path`, returning that name; the file becomes
 /// visible only through [`commit_staged`], after a [`sync_filesystem`].
 pub fn stage_parquet(path: &Path, batch: &RecordBatch) -> Result<std::path::PathBuf, ParquetError> {
+    let props = writer_properties(&batch.schema(), batch.num_rows());
+    write_staged(path, |file| {
+        let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props))?;
+        writer.write(batch)?;
+        writer.into_inner()?;
+        Ok(())
+    })
+}
+
+/// Creates the hidden temp file of `path` (and its directory), lets `write` fill it, and
+/// returns its name; on failure the temp file is removed.
+fn write_staged(
+    path: &Path,
+    write: impl FnOnce(File) -> Result<(), ParquetError>,
+) -> Result<std::path::PathBuf, ParquetError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(io_err(dir))?;
     let tmp = staged_name(path);
     let file = File::create(&tmp).map_err(io_err(&tmp))?;
+    if let Err(err) = write(file) {
+        let _ = fs::remove_file(&tmp);
+        return Err(err);
+    }
+    Ok(tmp)
+}
+
+/// How a file of `schema` with `rows` rows is written.
+fn writer_properties(schema: &Schema, rows: usize) -> WriterProperties {
     let mut props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_created_by("caspers".into());
@@ -624,7 +737,7 @@ pub fn stage_parquet(path: &Path, batch: &RecordBatch) -> Result<std::path::Path
     // ~2% of bronze's bytes for ~2% of a replay's CPU, hashing every id; its statistics stay
     // for readers that prune by order.
     for name in ["event_id", "ts", "body", "order_id"] {
-        if batch.schema().column_with_name(name).is_some() {
+        if schema.column_with_name(name).is_some() {
             let column = ColumnPath::from(name);
             props = props.set_column_dictionary_enabled(column.clone(), false);
             if name != "ts" && name != "order_id" {
@@ -639,7 +752,7 @@ pub fn stage_parquet(path: &Path, batch: &RecordBatch) -> Result<std::path::Path
     // unique per file: a dictionary only costs a hash per value. Event ids are random hex,
     // which snappy shrinks by a tenth at ~4% of a full replay's instructions (it hunts for
     // repeats that are not there): they are stored as they are, for 3.5% more bronze bytes.
-    if batch.schema().column_with_name("body").is_some() {
+    if schema.column_with_name("body").is_some() {
         for name in ["order_id", "gk_id", "location", "event_type"] {
             props = props
                 .set_column_statistics_enabled(ColumnPath::from(name), EnabledStatistics::None);
@@ -651,21 +764,10 @@ pub fn stage_parquet(path: &Path, batch: &RecordBatch) -> Result<std::path::Path
     // Most partition files are tiny (a location's hour, a day's brands): a dictionary cannot
     // pay off in a few rows, and setting up its hash table was a quarter of such a file's
     // instructions, ~9 K files a year.
-    if batch.num_rows() < TINY_FILE_ROWS {
+    if rows < TINY_FILE_ROWS {
         props = props.set_dictionary_enabled(false);
     }
-    let props = props.build();
-    let result = (|| -> Result<(), ParquetError> {
-        let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props))?;
-        writer.write(batch)?;
-        writer.into_inner()?;
-        Ok(())
-    })();
-    if let Err(err) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(err);
-    }
-    Ok(tmp)
+    props.build()
 }
 
 /// Removes a published file (a partition that became empty) and syncs its directory.
@@ -781,10 +883,9 @@ mod tests {
         let mut columns = BronzeColumns::default();
         columns.push(&record("b", "{\"x\": 1}", 7));
         columns.push(&record("a", "{\"é\": \"ü\"}", 5));
-        let batch = columns.finish().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("part.parquet");
-        let tmp = stage_parquet(&path, &batch).unwrap();
+        let tmp = columns.stage(&path).unwrap();
         let reader = SerializedFileReader::new(File::open(&tmp).unwrap()).unwrap();
         let group = reader.metadata().row_group(0);
         let chunk = |name: &str| {
@@ -854,5 +955,94 @@ mod tests {
             strings(&batch, "event_type"),
             ["driver_ping", "driver_ping"]
         );
+    }
+
+    /// What a reader of the file makes of it: every column's strings, read through parquet's
+    /// own reader with the offset index required, skipping `skip` rows and taking `take`.
+    fn read_selected(path: &Path, skip: usize, take: usize) -> Vec<(String, String)> {
+        use parquet::arrow::arrow_reader::{
+            ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
+        };
+        use parquet::file::metadata::PageIndexPolicy;
+        let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Required);
+        let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(
+            File::open(path).unwrap(),
+            options,
+        )
+        .unwrap();
+        let metadata = builder.metadata().clone();
+        for group in metadata.row_groups() {
+            assert!(group
+                .columns()
+                .iter()
+                .all(|c| c.offset_index_offset().is_some()));
+        }
+        let selection =
+            RowSelection::from(vec![RowSelector::skip(skip), RowSelector::select(take)]);
+        let reader = builder.with_row_selection(selection).build().unwrap();
+        let mut out = Vec::new();
+        for batch in reader {
+            let batch = batch.unwrap();
+            out.extend(
+                strings(&batch, "order_id")
+                    .into_iter()
+                    .zip(strings(&batch, "body")),
+            );
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// A bronze file whose body column bypasses the Arrow writer reads back, through
+        /// parquet's own reader, as the records pushed: across row groups, pages cut by bytes
+        /// and by rows, values longer than a page, empty and non-ASCII values, a truncation,
+        /// and a selection that the reader serves through the offset index.
+        #[test]
+        fn staged_bronze_reads_back_as_pushed(
+            bodies in proptest::collection::vec(
+                proptest::prop_oneof![".{0,12}", "\\PC{0,40}", "[a-z]{150,400}"],
+                0..70,
+            ),
+            dropped in 0usize..5,
+            group_rows in 1usize..30,
+            page_bytes in 1usize..600,
+            page_rows in 1usize..12,
+            skip in 0usize..80,
+            take in 0usize..80,
+        ) {
+            let mut columns = BronzeColumns::default();
+            let mut expected = Vec::new();
+            let kept = bodies.len().saturating_sub(dropped);
+            for (i, body) in bodies.iter().enumerate() {
+                columns.push(&record(&format!("o{i}"), body, i as i64));
+                if i < kept {
+                    expected.push((format!("o{i}"), body.clone()));
+                }
+            }
+            columns.truncate(kept);
+            columns.push(&record("last", "{\"after\": \"truncate\"}", 0));
+            expected.push(("last".to_owned(), "{\"after\": \"truncate\"}".to_owned()));
+
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("part.parquet");
+            let limits = PageLimits { bytes: page_bytes, rows: page_rows };
+            let tmp = columns.stage_sized(&path, Some((group_rows, limits))).unwrap();
+            let n = expected.len();
+            let groups = parquet::file::reader::FileReader::metadata(
+                &parquet::file::reader::SerializedFileReader::new(File::open(&tmp).unwrap())
+                    .unwrap(),
+            )
+            .num_row_groups();
+            proptest::prop_assert_eq!(groups, n.div_ceil(group_rows));
+            proptest::prop_assert_eq!(read_selected(&tmp, 0, n), expected.clone());
+            let skip = skip.min(n);
+            let take = take.min(n - skip);
+            proptest::prop_assert_eq!(
+                read_selected(&tmp, skip, take),
+                expected[skip..skip + take].to_vec()
+            );
+        }
     }
 }
