@@ -31,7 +31,7 @@ use caspers_dataflows::model::{
 };
 use caspers_dataflows::refunds::RefundRecommendation;
 
-use crate::sink::plain::{PageLimits, PlainText};
+use crate::sink::plain::{DictText, PageLimits, PlainText};
 use crate::source::EventRef;
 
 /// Errors while encoding or publishing a Parquet file.
@@ -102,8 +102,8 @@ pub struct BronzeColumns {
     event_id: PlainText,
     event_type: Vec<EventType>,
     ts: TextColumn,
-    gk_id: TextColumn,
-    location: TextColumn,
+    gk_id: DictText,
+    location: DictText,
     order_id: PlainText,
     sequence: Vec<i64>,
     body: PlainText,
@@ -129,8 +129,8 @@ impl BronzeColumns {
             event_id: PlainText::with_capacity(records, records * 32),
             event_type: Vec::with_capacity(records),
             ts: text(26),
-            gk_id: text(32),
-            location: text(16),
+            gk_id: DictText::with_capacity(records),
+            location: DictText::with_capacity(records),
             order_id: PlainText::with_capacity(records, records * 32),
             sequence: Vec::with_capacity(records),
             body: PlainText::with_capacity(records, bytes),
@@ -176,9 +176,9 @@ impl BronzeColumns {
 
     /// Keeps the first `len` records.
     pub fn truncate(&mut self, len: usize) {
-        for column in [&mut self.ts, &mut self.gk_id, &mut self.location] {
-            column.truncate(len);
-        }
+        self.ts.truncate(len);
+        self.gk_id.truncate(len);
+        self.location.truncate(len);
         for column in [&mut self.event_id, &mut self.order_id, &mut self.body] {
             column.truncate(len);
         }
@@ -197,42 +197,52 @@ impl BronzeColumns {
         &self.event_ts
     }
 
-    /// The record batch, in the order appended (copying the [`PLAIN_COLUMNS`]: the bronze
-    /// file itself is written by [`BronzeColumns::stage`]).
+    /// The record batch, in the order appended (copying the columns that
+    /// [`BronzeColumns::stage`] writes itself).
     pub fn finish(self) -> Result<RecordBatch, ParquetError> {
-        let (mut columns, plain) = self.finish_arrow()?;
-        for ((i, _), text) in PLAIN_COLUMNS.iter().zip(&plain) {
-            columns.insert(*i, Arc::new(StringArray::from_iter_values(text.iter())));
+        let (arrow, own) = self.finish_arrow()?;
+        let mut arrow = arrow.into_iter();
+        let mut columns: Vec<ArrayRef> = Vec::new();
+        for i in 0..all_events_schema().fields().len() {
+            columns.push(match own.get(i) {
+                Some(Own::Plain(text, _)) => Arc::new(StringArray::from_iter_values(text.iter())),
+                Some(Own::Dict(text)) => Arc::new(StringArray::from_iter_values(text.iter())),
+                None => arrow.next().expect("an array for each Arrow column"),
+            });
         }
         Ok(RecordBatch::try_new(all_events_schema(), columns)?)
     }
 
     /// The columns written through the Arrow writer, as arrays in schema order, and the
-    /// [`PLAIN_COLUMNS`], in theirs.
-    fn finish_arrow(self) -> Result<(Vec<ArrayRef>, [PlainText; 3]), ParquetError> {
+    /// others.
+    fn finish_arrow(self) -> Result<(Vec<ArrayRef>, OwnColumns), ParquetError> {
         if self.tally {
             return Err(ParquetError::Tally);
         }
-        let n = self.len();
-        let mut event_type = StringBuilder::with_capacity(n, n * 16);
-        for t in &self.event_type {
-            event_type.append_value(t.as_str());
-        }
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(event_type.finish()),
+        let event_type = DictText::from_codes(
+            EventType::ALL.iter().map(|t| t.as_str()),
+            self.event_type.iter().map(|&t| t as u32).collect(),
+        );
+        let arrow: Vec<ArrayRef> = vec![
             Arc::new(self.ts.finish()?),
-            Arc::new(self.gk_id.finish()?),
-            Arc::new(self.location.finish()?),
             Arc::new(Int64Array::from(self.sequence)),
             Arc::new(TimestampMicrosecondArray::from(self.event_ts).with_timezone("UTC")),
         ];
-        Ok((columns, [self.event_id, self.order_id, self.body]))
+        let own = OwnColumns {
+            event_id: self.event_id,
+            event_type,
+            gk_id: self.gk_id,
+            location: self.location,
+            order_id: self.order_id,
+            body: self.body,
+        };
+        Ok((arrow, own))
     }
 
     /// Writes the bronze file of these records under the hidden temp name of `path`, as
-    /// [`stage_parquet`] would write [`BronzeColumns::finish`]'s batch, and returns that name.
-    /// The [`PLAIN_COLUMNS`] bypass the Arrow writer ([`PlainText::chunk`]); the others go
-    /// through it, column by column.
+    /// [`stage_parquet`] would write [`BronzeColumns::finish`]'s batch (but for dictionary
+    /// order and page cuts), and returns that name. Text columns without statistics bypass
+    /// the Arrow writer ([`OwnColumns`]); the others go through it, column by column.
     pub fn stage(self, path: &Path) -> Result<std::path::PathBuf, ParquetError> {
         self.stage_sized(path, None)
     }
@@ -245,7 +255,7 @@ impl BronzeColumns {
         sizes: Option<(usize, PageLimits)>,
     ) -> Result<std::path::PathBuf, ParquetError> {
         let rows = self.len();
-        let (columns, plain) = self.finish_arrow()?;
+        let (arrow, own) = self.finish_arrow()?;
         let schema = all_events_schema();
         let mut props = writer_properties(&schema, rows);
         add_encoded_arrow_schema_to_metadata(&schema, &mut props);
@@ -273,17 +283,24 @@ impl BronzeColumns {
                 let last = first.saturating_add(group_rows).min(rows);
                 let writers = factory.create_column_writers(group)?;
                 let mut row_group = writer.next_row_group()?;
-                let mut arrays = columns.iter();
+                let mut arrays = arrow.iter();
                 for (i, (mut column, field)) in writers.into_iter().zip(schema.fields()).enumerate()
                 {
-                    if let Some(p) = PLAIN_COLUMNS.iter().position(|(c, _)| *c == i) {
-                        let (bytes, close) = plain[p].chunk(
+                    let descr = parquet_schema.column(i);
+                    let chunk = match own.get(i) {
+                        Some(Own::Plain(text, codec)) => {
+                            Some(text.chunk(first..last, descr, codec, limits, &mut scratch)?)
+                        }
+                        Some(Own::Dict(text)) => Some(text.chunk(
                             first..last,
-                            parquet_schema.column(i),
-                            PLAIN_COLUMNS[p].1,
+                            descr,
+                            Compression::SNAPPY,
                             limits,
                             &mut scratch,
-                        )?;
+                        )?),
+                        None => None,
+                    };
+                    if let Some((bytes, close)) = chunk {
                         row_group.append_column(&bytes, close)?;
                         continue;
                     }
@@ -303,14 +320,39 @@ impl BronzeColumns {
     }
 }
 
-/// The columns of [`all_events_schema`] (index, codec) that [`BronzeColumns`] keeps in
-/// Parquet's PLAIN layout and writes without the Arrow writer: nearly unique text with neither
-/// dictionary nor statistics, most of a bronze file's bytes. In ascending order.
-const PLAIN_COLUMNS: [(usize, Compression); 3] = [
-    (0, Compression::UNCOMPRESSED), // event_id
-    (5, Compression::SNAPPY),       // order_id
-    (7, Compression::SNAPPY),       // body
-];
+/// The columns of a bronze file that [`BronzeColumns::stage`] encodes itself, without the
+/// Arrow writer: text with neither statistics nor (but the dictionary ones) anything else to
+/// compute, most of a bronze file's bytes. Must agree with [`writer_properties`] on which
+/// columns have dictionaries and how each is compressed (a test checks the file).
+struct OwnColumns {
+    event_id: PlainText,
+    event_type: DictText,
+    gk_id: DictText,
+    location: DictText,
+    order_id: PlainText,
+    body: PlainText,
+}
+
+/// One of the [`OwnColumns`].
+enum Own<'a> {
+    Plain(&'a PlainText, Compression),
+    Dict(&'a DictText),
+}
+
+impl OwnColumns {
+    /// The column at index `i` of [`all_events_schema`], if it is one of these.
+    fn get(&self, i: usize) -> Option<Own<'_>> {
+        Some(match i {
+            0 => Own::Plain(&self.event_id, Compression::UNCOMPRESSED),
+            1 => Own::Dict(&self.event_type),
+            3 => Own::Dict(&self.gk_id),
+            4 => Own::Dict(&self.location),
+            5 => Own::Plain(&self.order_id, Compression::SNAPPY),
+            7 => Own::Plain(&self.body, Compression::SNAPPY),
+            _ => return None,
+        })
+    }
+}
 
 /// A growing UTF-8 column: the strings' bytes back to back and where each ends, which is
 /// Arrow's own layout, so finishing moves the buffers instead of copying them.
@@ -957,9 +999,10 @@ mod tests {
         );
     }
 
-    /// What a reader of the file makes of it: every column's strings, read through parquet's
-    /// own reader with the offset index required, skipping `skip` rows and taking `take`.
-    fn read_selected(path: &Path, skip: usize, take: usize) -> Vec<(String, String)> {
+    /// What a reader of the file makes of it: the text columns bronze writes itself, read
+    /// through parquet's own reader with the offset index required, skipping `skip` rows and
+    /// taking `take`.
+    fn read_selected(path: &Path, skip: usize, take: usize) -> Vec<[String; 6]> {
         use parquet::arrow::arrow_reader::{
             ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
         };
@@ -983,11 +1026,18 @@ mod tests {
         let mut out = Vec::new();
         for batch in reader {
             let batch = batch.unwrap();
-            out.extend(
-                strings(&batch, "order_id")
-                    .into_iter()
-                    .zip(strings(&batch, "body")),
-            );
+            let columns = [
+                "event_id",
+                "event_type",
+                "gk_id",
+                "location",
+                "order_id",
+                "body",
+            ]
+            .map(|name| strings(&batch, name));
+            for i in 0..batch.num_rows() {
+                out.push(columns.each_ref().map(|c| c[i].clone()));
+            }
         }
         out
     }
@@ -995,14 +1045,20 @@ mod tests {
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
 
-        /// A bronze file whose body column bypasses the Arrow writer reads back, through
+        /// A bronze file whose text columns bypass the Arrow writer reads back, through
         /// parquet's own reader, as the records pushed: across row groups, pages cut by bytes
-        /// and by rows, values longer than a page, empty and non-ASCII values, a truncation,
-        /// and a selection that the reader serves through the offset index.
+        /// and by rows, values longer than a page, empty and non-ASCII values, dictionaries
+        /// small and past the scan (bit widths 1 to 6), a truncation, and a selection that
+        /// the reader serves through the offset index.
         #[test]
         fn staged_bronze_reads_back_as_pushed(
-            bodies in proptest::collection::vec(
-                proptest::prop_oneof![".{0,12}", "\\PC{0,40}", "[a-z]{150,400}"],
+            records in proptest::collection::vec(
+                (
+                    proptest::prop_oneof![".{0,12}", "\\PC{0,40}", "[a-z]{150,400}"],
+                    0usize..8,
+                    0u8..3,
+                    proptest::prop_oneof![0u8..2, 0u8..50],
+                ),
                 0..70,
             ),
             dropped in 0usize..5,
@@ -1014,16 +1070,39 @@ mod tests {
         ) {
             let mut columns = BronzeColumns::default();
             let mut expected = Vec::new();
-            let kept = bodies.len().saturating_sub(dropped);
-            for (i, body) in bodies.iter().enumerate() {
-                columns.push(&record(&format!("o{i}"), body, i as i64));
+            let kept = records.len().saturating_sub(dropped);
+            let push = |columns: &mut BronzeColumns, i: usize, body: &str, t: EventType, gk: String, loc: String| {
+                let event_id = format!("e{i}");
+                let order_id = format!("o{i}");
+                columns.push(&EventRef {
+                    ts: i as i64,
+                    event_type: t,
+                    sequence: 1,
+                    event_id: event_id.as_str().into(),
+                    order_id: order_id.as_str().into(),
+                    gk_id: gk.as_str().into(),
+                    location: loc.as_str().into(),
+                    ts_raw: "raw".into(),
+                    body,
+                    items: Vec::new(),
+                });
+                [event_id, t.as_str().to_owned(), gk, loc, order_id, body.to_owned()]
+            };
+            for (i, (body, t, loc, gk)) in records.iter().enumerate() {
+                let row = push(
+                    &mut columns,
+                    i,
+                    body,
+                    EventType::ALL[*t],
+                    format!("gk-é{gk}"),
+                    ["sf", "", "chicago"][*loc as usize].to_owned(),
+                );
                 if i < kept {
-                    expected.push((format!("o{i}"), body.clone()));
+                    expected.push(row);
                 }
             }
             columns.truncate(kept);
-            columns.push(&record("last", "{\"after\": \"truncate\"}", 0));
-            expected.push(("last".to_owned(), "{\"after\": \"truncate\"}".to_owned()));
+            expected.push(push(&mut columns, 99, "{}", EventType::Delivered, "gk-new".into(), "nyc".into()));
 
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("part.parquet");
