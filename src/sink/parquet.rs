@@ -31,7 +31,7 @@ use caspers_dataflows::model::{
 };
 use caspers_dataflows::refunds::RefundRecommendation;
 
-use crate::sink::plain::{DictText, PageLimits, PlainText};
+use crate::sink::plain::{ChunkSpec, DictText, PageLimits, PlainText, TextChunks};
 use crate::source::EventRef;
 
 /// Errors while encoding or publishing a Parquet file.
@@ -205,8 +205,7 @@ impl BronzeColumns {
         let mut columns: Vec<ArrayRef> = Vec::new();
         for i in 0..all_events_schema().fields().len() {
             columns.push(match own.get(i) {
-                Some(Own::Plain(text, _)) => Arc::new(StringArray::from_iter_values(text.iter())),
-                Some(Own::Dict(text)) => Arc::new(StringArray::from_iter_values(text.iter())),
+                Some((text, _)) => Arc::new(text.to_array()),
                 None => arrow.next().expect("an array for each Arrow column"),
             });
         }
@@ -286,21 +285,14 @@ impl BronzeColumns {
                 let mut arrays = arrow.iter();
                 for (i, (mut column, field)) in writers.into_iter().zip(schema.fields()).enumerate()
                 {
-                    let descr = parquet_schema.column(i);
-                    let chunk = match own.get(i) {
-                        Some(Own::Plain(text, codec)) => {
-                            Some(text.chunk(first..last, descr, codec, limits, &mut scratch)?)
-                        }
-                        Some(Own::Dict(text)) => Some(text.chunk(
-                            first..last,
-                            descr,
-                            Compression::SNAPPY,
+                    if let Some((text, codec)) = own.get(i) {
+                        let spec = ChunkSpec {
+                            rows: first..last,
+                            descr: parquet_schema.column(i),
+                            codec,
                             limits,
-                            &mut scratch,
-                        )?),
-                        None => None,
-                    };
-                    if let Some((bytes, close)) = chunk {
+                        };
+                        let (bytes, close) = text.chunk(&spec, &mut scratch)?;
                         row_group.append_column(&bytes, close)?;
                         continue;
                     }
@@ -346,22 +338,16 @@ struct OwnColumns {
     body: PlainText,
 }
 
-/// One of the [`OwnColumns`].
-enum Own<'a> {
-    Plain(&'a PlainText, Compression),
-    Dict(&'a DictText),
-}
-
 impl OwnColumns {
-    /// The column at index `i` of [`all_events_schema`], if it is one of these.
-    fn get(&self, i: usize) -> Option<Own<'_>> {
+    /// The column at index `i` of [`all_events_schema`], if it is one of these, and its codec.
+    fn get(&self, i: usize) -> Option<(&dyn TextChunks, Compression)> {
         Some(match i {
-            0 => Own::Plain(&self.event_id, Compression::UNCOMPRESSED),
-            1 => Own::Dict(&self.event_type),
-            3 => Own::Dict(&self.gk_id),
-            4 => Own::Dict(&self.location),
-            5 => Own::Plain(&self.order_id, Compression::SNAPPY),
-            7 => Own::Plain(&self.body, Compression::SNAPPY),
+            0 => (&self.event_id, Compression::UNCOMPRESSED),
+            1 => (&self.event_type, Compression::SNAPPY),
+            3 => (&self.gk_id, Compression::SNAPPY),
+            4 => (&self.location, Compression::SNAPPY),
+            5 => (&self.order_id, Compression::SNAPPY),
+            7 => (&self.body, Compression::SNAPPY),
             _ => return None,
         })
     }

@@ -1,5 +1,7 @@
-//! A UTF-8 column kept in Parquet's PLAIN layout while it fills, and written as a
-//! snappy-compressed column chunk without the Arrow writer.
+//! Text columns kept in the form Parquet stores them while they fill, and written as column
+//! chunks without the Arrow writer: bronze's nearly unique text in PLAIN layout
+//! ([`PlainText`]), its kitchens, locations and event types as dictionary codes
+//! ([`DictText`]).
 //!
 //! Bronze's `body` is most of every bronze file's bytes. Through the Arrow writer each body
 //! byte was copied into the encoder's page buffer (which reallocated, copying again, as it
@@ -7,9 +9,12 @@
 //! was zero-filled to its worst-case size first: ~10% of a replay's instructions besides the
 //! compression itself. Here the reader appends each value once, already encoded, pages are
 //! slices of that buffer, and they compress into one scratch buffer zeroed only as it grows.
+//! Parquet's dictionary encoder hashed every value; [`DictText`] mostly compares with the
+//! previous one.
 
 use std::ops::Range;
 
+use arrow_array::StringArray;
 use bytes::Bytes;
 use parquet::basic::{Compression, Encoding, EncodingMask, PageType};
 use parquet::column::page::{CompressedPage, Page, PageWriteSpec, PageWriter};
@@ -40,6 +45,35 @@ pub struct PageLimits {
     pub bytes: usize,
     /// A page holds at most this many values.
     pub rows: usize,
+}
+
+/// Which rows of a column go into a chunk, and how.
+#[derive(Debug, Clone)]
+pub struct ChunkSpec {
+    /// The rows, of those appended.
+    pub rows: Range<usize>,
+    /// The column: a required BYTE_ARRAY one.
+    pub descr: ColumnDescPtr,
+    /// Snappy or none.
+    pub codec: Compression,
+    /// Where data pages are cut.
+    pub limits: PageLimits,
+}
+
+/// A text column written as column chunks without the Arrow writer.
+pub trait TextChunks {
+    /// Writes `spec.rows` as one column chunk in data pages v1, with its offset index: the
+    /// chunk's bytes (offsets in it relative to its start) and what
+    /// [`SerializedRowGroupWriter::append_column`](parquet::file::writer::SerializedRowGroupWriter::append_column)
+    /// needs. `scratch` is reused between calls.
+    fn chunk(
+        &self,
+        spec: &ChunkSpec,
+        scratch: &mut Vec<u8>,
+    ) -> Result<(Bytes, ColumnCloseResult), ParquetError>;
+
+    /// Every value, as an Arrow array.
+    fn to_array(&self) -> StringArray;
 }
 
 impl PlainText {
@@ -104,20 +138,16 @@ impl PlainText {
             unsafe { std::str::from_utf8_unchecked(value) }
         })
     }
+}
 
-    /// Writes strings `rows` as one column chunk of `descr` (a required BYTE_ARRAY column),
-    /// compressed with `codec` (snappy or none), in data pages v1 cut at `limits`, with its
-    /// offset index: the chunk's bytes, their offsets relative to the chunk's start, for
-    /// [`SerializedRowGroupWriter::append_column`](parquet::file::writer::SerializedRowGroupWriter::append_column).
-    /// `scratch` is reused between calls.
-    pub fn chunk(
+impl TextChunks for PlainText {
+    /// Pages of PLAIN-encoded values, cut by `spec.limits`' bytes and rows.
+    fn chunk(
         &self,
-        rows: Range<usize>,
-        descr: ColumnDescPtr,
-        codec: Compression,
-        limits: PageLimits,
+        spec: &ChunkSpec,
         scratch: &mut Vec<u8>,
     ) -> Result<(Bytes, ColumnCloseResult), ParquetError> {
+        let (rows, codec, limits) = (spec.rows.clone(), spec.codec, spec.limits);
         if self.oversized {
             return Err(oversized());
         }
@@ -147,7 +177,11 @@ impl PlainText {
             )?;
             first = last;
         }
-        chunk.finish(descr, rows.len(), Encoding::PLAIN)
+        chunk.finish(spec.descr.clone(), rows.len(), Encoding::PLAIN)
+    }
+
+    fn to_array(&self) -> StringArray {
+        StringArray::from_iter_values(self.iter())
     }
 }
 
@@ -255,30 +289,28 @@ impl DictText {
     pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
         self.codes.iter().map(|&c| self.value(c))
     }
+}
 
-    /// Writes values `rows` as one dictionary-encoded column chunk of `descr` (a required
-    /// BYTE_ARRAY column), compressed with `codec`, data pages of at most `limits.rows`
-    /// values; returns what [`PlainText::chunk`] does. The dictionary page holds every value
-    /// seen, also those of other row groups or truncated away.
-    pub fn chunk(
+impl TextChunks for DictText {
+    /// A dictionary page holding every value seen (also those of other row groups, or
+    /// truncated away), then data pages of at most `spec.limits.rows` codes.
+    fn chunk(
         &self,
-        rows: Range<usize>,
-        descr: ColumnDescPtr,
-        codec: Compression,
-        limits: PageLimits,
+        spec: &ChunkSpec,
         scratch: &mut Vec<u8>,
     ) -> Result<(Bytes, ColumnCloseResult), ParquetError> {
+        let rows = spec.rows.clone();
         if self.dictionary.oversized {
             return Err(oversized());
         }
-        let mut chunk = Chunk::new(codec, 1024, scratch)?;
+        let mut chunk = Chunk::new(spec.codec, 1024, scratch)?;
         chunk.dictionary_page(&self.dictionary.bytes, self.dictionary.len())?;
         // At least one bit, which every reader takes (a one-value dictionary needs none).
         let bits = (u32::BITS - (self.dictionary.len().max(2) as u32 - 1).leading_zeros()) as u8;
         let mut page = Vec::new();
         let mut first = rows.start;
         while first < rows.end {
-            let last = (first + limits.rows.max(1)).min(rows.end);
+            let last = (first + spec.limits.rows.max(1)).min(rows.end);
             let codes = &self.codes[first..last];
             page.clear();
             page.push(bits);
@@ -298,7 +330,11 @@ impl DictText {
             )?;
             first = last;
         }
-        chunk.finish(descr, rows.len(), Encoding::RLE_DICTIONARY)
+        chunk.finish(spec.descr.clone(), rows.len(), Encoding::RLE_DICTIONARY)
+    }
+
+    fn to_array(&self) -> StringArray {
+        StringArray::from_iter_values(self.iter())
     }
 }
 
