@@ -47,6 +47,27 @@ for t in ["all_events", "silver_order_items", "gold_order_header", "gold_item_sa
 # Bronze's text columns are written by caspers' own page writer: DuckDB must read every byte.
 for c in ["event_id", "event_type", "gk_id", "location", "order_id", "body"]:
     out["all_events"]["__bytes_" + c] = duckdb.sql(f"SELECT sum(strlen({c})) FROM read_parquet('{lake}/all_events/**/*.parquet')").fetchall()[0][0]
+# So are its statistics: each bronze file's min and max as DuckDB computes them from the data,
+# and the deprecated min/max fields on the signed columns only, equal to the new ones.
+meta = duckdb.sql(f"""SELECT file_name, path_in_schema, stats_min, stats_max, stats_min_value, stats_max_value
+    FROM parquet_metadata('{lake}/all_events/**/*.parquet') WHERE path_in_schema IN ('ts', 'sequence', 'event_ts')""").fetchall()
+data = {r[0]: r[1:] for r in duckdb.sql(f"""SELECT filename, min(ts), max(ts), min(sequence)::VARCHAR, max(sequence)::VARCHAR
+    FROM read_parquet('{lake}/all_events/**/*.parquet', filename = true) GROUP BY filename""").fetchall()}
+problems = []
+for f, col, old_min, old_max, lo, hi in meta:
+    if lo is None or hi is None:
+        problems.append([f, col, "no min/max"])
+    elif col == "ts":
+        if old_min is not None or old_max is not None:
+            problems.append([f, col, "deprecated min/max on text"])
+        if (lo, hi) != data[f][0:2]:
+            problems.append([f, col, lo, hi, data[f][0], data[f][1]])
+    else:
+        if (old_min, old_max) != (lo, hi):
+            problems.append([f, col, "deprecated min/max differ", old_min, lo])
+        if col == "sequence" and (lo, hi) != data[f][2:4]:
+            problems.append([f, col, lo, hi, data[f][2], data[f][3]])
+out["__bronze_statistics"] = {"checked": len(meta), "problems": problems}
 print(json.dumps(out))
 "#;
 
@@ -133,6 +154,14 @@ fn duckdb_reads_the_lake_with_the_reference_types_and_agrees_with_its_own_sql() 
         let theirs = schema["all_events"][format!("__bytes_{name}")].as_i64();
         assert_eq!(theirs, Some(ours), "{name}");
     }
+
+    let statistics = &schema["__bronze_statistics"];
+    assert!(statistics["checked"].as_i64().unwrap() >= 3, "{statistics}");
+    assert_eq!(
+        statistics["problems"],
+        serde_json::json!([]),
+        "{statistics}"
+    );
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/duckdb_five_tables.py");
     let ours = dir.path().join("duckdb");

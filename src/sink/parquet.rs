@@ -15,8 +15,7 @@ use arrow_array::builder::{
     Date32Builder, Float64Builder, Int32Builder, Int64Builder, ListBuilder, StringBuilder,
     TimestampMicrosecondBuilder,
 };
-use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
-use arrow_buffer::{Buffer, OffsetBuffer, ScalarBuffer};
+use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use parquet::arrow::arrow_writer::{compute_leaves, ArrowRowGroupWriterFactory};
 use parquet::arrow::{add_encoded_arrow_schema_to_metadata, ArrowSchemaConverter, ArrowWriter};
@@ -31,7 +30,10 @@ use caspers_dataflows::model::{
 };
 use caspers_dataflows::refunds::RefundRecommendation;
 
-use crate::sink::plain::{ChunkSpec, DictText, PageLimits, PlainText, TextChunks};
+use crate::sink::plain::{
+    ChunkSpec, ColumnChunks, DictInt, DictText, PageLimits, PlainInt, PlainText,
+    STATISTICS_MAX_BYTES,
+};
 use crate::source::EventRef;
 
 /// Errors while encoding or publishing a Parquet file.
@@ -101,13 +103,13 @@ pub fn all_events_schema() -> SchemaRef {
 pub struct BronzeColumns {
     event_id: PlainText,
     event_type: Vec<EventType>,
-    ts: TextColumn,
+    ts: PlainText,
     gk_id: DictText,
     location: DictText,
     order_id: PlainText,
-    sequence: Vec<i64>,
+    sequence: DictInt,
     body: PlainText,
-    event_ts: Vec<i64>,
+    event_ts: PlainInt,
     /// Only types and times are kept ([`BronzeColumns::tally`]).
     tally: bool,
 }
@@ -124,17 +126,16 @@ impl BronzeColumns {
         let bytes = usize::try_from(file_bytes).unwrap_or(CAP).min(CAP);
         // The shortest record the generator writes is ~260 bytes.
         let records = bytes / 200 + 1;
-        let text = |per_record: usize| TextColumn::with_capacity(records, records * per_record);
         BronzeColumns {
             event_id: PlainText::with_capacity(records, records * 32),
             event_type: Vec::with_capacity(records),
-            ts: text(26),
+            ts: PlainText::with_capacity(records, records * 26),
             gk_id: DictText::with_capacity(records),
             location: DictText::with_capacity(records),
             order_id: PlainText::with_capacity(records, records * 32),
-            sequence: Vec::with_capacity(records),
+            sequence: DictInt::with_capacity(records),
             body: PlainText::with_capacity(records, bytes),
-            event_ts: Vec::with_capacity(records),
+            event_ts: PlainInt::with_capacity(records),
             tally: false,
         }
     }
@@ -176,10 +177,14 @@ impl BronzeColumns {
 
     /// Keeps the first `len` records.
     pub fn truncate(&mut self, len: usize) {
-        self.ts.truncate(len);
         self.gk_id.truncate(len);
         self.location.truncate(len);
-        for column in [&mut self.event_id, &mut self.order_id, &mut self.body] {
+        for column in [
+            &mut self.event_id,
+            &mut self.ts,
+            &mut self.order_id,
+            &mut self.body,
+        ] {
             column.truncate(len);
         }
         self.event_type.truncate(len);
@@ -194,27 +199,21 @@ impl BronzeColumns {
 
     /// Each record's event time, in order.
     pub fn event_times(&self) -> &[i64] {
-        &self.event_ts
+        self.event_ts.values()
     }
 
-    /// The record batch, in the order appended (copying the columns that
-    /// [`BronzeColumns::stage`] writes itself).
+    /// The record batch, in the order appended (copying every column).
     pub fn finish(self) -> Result<RecordBatch, ParquetError> {
-        let (arrow, own) = self.finish_arrow()?;
-        let mut arrow = arrow.into_iter();
-        let mut columns: Vec<ArrayRef> = Vec::new();
-        for i in 0..all_events_schema().fields().len() {
-            columns.push(match own.get(i) {
-                Some((text, _)) => Arc::new(text.to_array()),
-                None => arrow.next().expect("an array for each Arrow column"),
-            });
-        }
-        Ok(RecordBatch::try_new(all_events_schema(), columns)?)
+        let own = self.own()?;
+        let schema = all_events_schema();
+        let columns = (0..schema.fields().len())
+            .map(|i| own.get(i).to_array(schema.field(i)))
+            .collect();
+        Ok(RecordBatch::try_new(schema, columns)?)
     }
 
-    /// The columns written through the Arrow writer, as arrays in schema order, and the
-    /// others.
-    fn finish_arrow(self) -> Result<(Vec<ArrayRef>, OwnColumns), ParquetError> {
+    /// The columns, as [`BronzeColumns::stage`] writes them.
+    fn own(self) -> Result<OwnColumns, ParquetError> {
         if self.tally {
             return Err(ParquetError::Tally);
         }
@@ -222,26 +221,24 @@ impl BronzeColumns {
             EventType::ALL.iter().map(|t| t.as_str()),
             self.event_type.iter().map(|&t| t as u32).collect(),
         );
-        let arrow: Vec<ArrayRef> = vec![
-            Arc::new(self.ts.finish()?),
-            Arc::new(Int64Array::from(self.sequence)),
-            Arc::new(TimestampMicrosecondArray::from(self.event_ts).with_timezone("UTC")),
-        ];
-        let own = OwnColumns {
+        Ok(OwnColumns {
             event_id: self.event_id,
             event_type,
+            ts: self.ts,
             gk_id: self.gk_id,
             location: self.location,
             order_id: self.order_id,
+            sequence: self.sequence,
             body: self.body,
-        };
-        Ok((arrow, own))
+            event_ts: self.event_ts,
+        })
     }
 
     /// Writes the bronze file of these records under the hidden temp name of `path`, as
     /// [`stage_parquet`] would write [`BronzeColumns::finish`]'s batch (but for dictionary
-    /// order and page cuts), and returns that name. Text columns without statistics bypass
-    /// the Arrow writer ([`OwnColumns`]); the others go through it, column by column.
+    /// order and page cuts), and returns that name. The columns are encoded without the
+    /// Arrow writer ([`OwnColumns`]), with [`writer_properties`]' compression, dictionaries
+    /// and statistics; but `ts` when a value is too long for exact statistics.
     pub fn stage(self, path: &Path) -> Result<std::path::PathBuf, ParquetError> {
         self.stage_sized(path, None)
     }
@@ -254,7 +251,7 @@ impl BronzeColumns {
         sizes: Option<(usize, PageLimits)>,
     ) -> Result<std::path::PathBuf, ParquetError> {
         let rows = self.len();
-        let (arrow, own) = self.finish_arrow()?;
+        let own = self.own()?;
         let schema = all_events_schema();
         let mut props = writer_properties(&schema, rows);
         add_encoded_arrow_schema_to_metadata(&schema, &mut props);
@@ -270,37 +267,48 @@ impl BronzeColumns {
             },
         ));
         let group_rows = group_rows.max(1);
+        // Parquet's writer truncates longer min/max values; such (hostile) text takes its
+        // path, exactly as it writes it.
+        let ts_index = schema.index_of("ts")?;
+        let arrow_ts = (own.ts.longest() > STATISTICS_MAX_BYTES)
+            .then(|| own.ts.to_array(schema.field(ts_index)));
         write_staged(path, |file| {
             let mut writer =
                 SerializedFileWriter::new(file, parquet_schema.root_schema_ptr(), props.clone())?;
-            let factory = ArrowRowGroupWriterFactory::new(&writer, schema.clone());
+            let factory = arrow_ts
+                .as_ref()
+                .map(|_| ArrowRowGroupWriterFactory::new(&writer, schema.clone()));
             let mut scratch = SCRATCH.take();
             let mut first = 0;
             let mut group = 0;
             // No records, no row group, as with the Arrow writer.
             while first < rows {
                 let last = first.saturating_add(group_rows).min(rows);
-                let writers = factory.create_column_writers(group)?;
                 let mut row_group = writer.next_row_group()?;
-                let mut arrays = arrow.iter();
-                for (i, (mut column, field)) in writers.into_iter().zip(schema.fields()).enumerate()
-                {
-                    if let Some((text, codec)) = own.get(i) {
-                        let spec = ChunkSpec {
-                            rows: first..last,
-                            descr: parquet_schema.column(i),
-                            codec,
-                            limits,
-                        };
-                        let (bytes, close) = text.chunk(&spec, &mut scratch)?;
-                        row_group.append_column(&bytes, close)?;
-                        continue;
+                for i in 0..schema.fields().len() {
+                    let descr = parquet_schema.column(i);
+                    if let (Some(factory), Some(array)) = (&factory, &arrow_ts) {
+                        if i == ts_index {
+                            let mut column = factory.create_column_writers(group)?.swap_remove(i);
+                            let slice = array.slice(first, last - first);
+                            for leaf in compute_leaves(schema.field(i), &slice)? {
+                                column.write(&leaf)?;
+                            }
+                            column.close()?.append_to_row_group(&mut row_group)?;
+                            continue;
+                        }
                     }
-                    let array = arrays.next().expect("an array for each Arrow column");
-                    for leaf in compute_leaves(field, &array.slice(first, last - first))? {
-                        column.write(&leaf)?;
-                    }
-                    column.close()?.append_to_row_group(&mut row_group)?;
+                    let path = descr.path().clone();
+                    let spec = ChunkSpec {
+                        rows: first..last,
+                        descr,
+                        codec: props.compression(&path),
+                        limits,
+                        statistics: props.statistics_enabled(&path) != EnabledStatistics::None,
+                        dictionary: props.dictionary_enabled(&path),
+                    };
+                    let (bytes, close) = own.get(i).chunk(&spec, &mut scratch)?;
+                    row_group.append_column(&bytes, close)?;
                 }
                 row_group.close()?;
                 first = last;
@@ -325,84 +333,37 @@ thread_local! {
 /// Largest [`SCRATCH`] kept (pages of huge records need more, once).
 const SCRATCH_KEEP: usize = 4 << 20;
 
-/// The columns of a bronze file that [`BronzeColumns::stage`] encodes itself, without the
-/// Arrow writer: text with neither statistics nor (but the dictionary ones) anything else to
-/// compute, most of a bronze file's bytes. Must agree with [`writer_properties`] on which
-/// columns have dictionaries and how each is compressed (a test checks the file).
+/// A bronze file's columns, each kept as Parquet stores it while the reader fills it, so
+/// that [`BronzeColumns::stage`] encodes them without the Arrow writer: through it, copying
+/// each value into its page buffers, hashing dictionary values and comparing for statistics
+/// value by value was ~10% of a replay's instructions besides the compression itself.
 struct OwnColumns {
     event_id: PlainText,
     event_type: DictText,
+    ts: PlainText,
     gk_id: DictText,
     location: DictText,
     order_id: PlainText,
+    sequence: DictInt,
     body: PlainText,
+    event_ts: PlainInt,
 }
 
 impl OwnColumns {
-    /// The column at index `i` of [`all_events_schema`], if it is one of these, and its codec.
-    fn get(&self, i: usize) -> Option<(&dyn TextChunks, Compression)> {
-        Some(match i {
-            0 => (&self.event_id, Compression::UNCOMPRESSED),
-            1 => (&self.event_type, Compression::SNAPPY),
-            3 => (&self.gk_id, Compression::SNAPPY),
-            4 => (&self.location, Compression::SNAPPY),
-            5 => (&self.order_id, Compression::SNAPPY),
-            7 => (&self.body, Compression::SNAPPY),
-            _ => return None,
-        })
-    }
-}
-
-/// A growing UTF-8 column: the strings' bytes back to back and where each ends, which is
-/// Arrow's own layout, so finishing moves the buffers instead of copying them.
-#[derive(Debug)]
-struct TextColumn {
-    offsets: Vec<i32>,
-    bytes: Vec<u8>,
-}
-
-impl Default for TextColumn {
-    fn default() -> Self {
-        TextColumn {
-            offsets: vec![0],
-            bytes: Vec::new(),
+    /// The column at index `i` of [`all_events_schema`].
+    fn get(&self, i: usize) -> &dyn ColumnChunks {
+        match i {
+            0 => &self.event_id,
+            1 => &self.event_type,
+            2 => &self.ts,
+            3 => &self.gk_id,
+            4 => &self.location,
+            5 => &self.order_id,
+            6 => &self.sequence,
+            7 => &self.body,
+            8 => &self.event_ts,
+            _ => panic!("all_events has 9 columns, not {}", i + 1),
         }
-    }
-}
-
-impl TextColumn {
-    fn with_capacity(values: usize, bytes: usize) -> TextColumn {
-        let mut offsets = Vec::with_capacity(values + 1);
-        offsets.push(0);
-        TextColumn {
-            offsets,
-            bytes: Vec::with_capacity(bytes),
-        }
-    }
-
-    fn push(&mut self, text: &str) {
-        self.bytes.extend_from_slice(text.as_bytes());
-        // Past 2 GiB of one column in one file the offsets saturate, and `finish` refuses.
-        self.offsets
-            .push(i32::try_from(self.bytes.len()).unwrap_or(i32::MAX));
-    }
-
-    fn truncate(&mut self, len: usize) {
-        self.offsets.truncate(len + 1);
-        let end = self.offsets.last().copied().unwrap_or(0);
-        self.bytes.truncate(usize::try_from(end).unwrap_or(0));
-    }
-
-    fn finish(self) -> Result<StringArray, ParquetError> {
-        if i32::try_from(self.bytes.len()).is_err() {
-            return Err(arrow_schema::ArrowError::OffsetOverflowError(self.bytes.len()).into());
-        }
-        let offsets = OffsetBuffer::new(ScalarBuffer::from(self.offsets));
-        // SAFETY: every value was pushed as a `&str` (so the bytes are UTF-8 and each offset
-        // is a boundary between two of them), the offsets only grow from 0, and the check
-        // above means none saturated. `try_new` would validate the whole buffer again: 0.8%
-        // of a replay's CPU.
-        Ok(unsafe { StringArray::new_unchecked(offsets, Buffer::from_vec(self.bytes), None) })
     }
 }
 
@@ -833,7 +794,7 @@ fn sync_dir(dir: &Path) -> Result<(), ParquetError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow_array::Array;
+    use arrow_array::{Array, StringArray};
 
     fn record<'e>(order_id: &'e str, body: &'e str, ts: i64) -> EventRef<'e> {
         EventRef {
@@ -974,6 +935,40 @@ mod tests {
         .unwrap();
         assert_eq!(strings(&back, "order_id"), ["b", "a"]);
         assert_eq!(strings(&back, "body"), ["{\"x\": 1}", "{\"é\": \"ü\"}"]);
+    }
+
+    /// A kitchen id new on every record makes a dictionary larger than its page limit: that
+    /// column is written PLAIN (as Parquet's writer falls back), the others keep theirs, and
+    /// every value reads back.
+    #[test]
+    fn huge_dictionaries_fall_back_to_plain() {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let n = 40_000;
+        let mut columns = BronzeColumns::default();
+        let ids: Vec<String> = (0..n).map(|i| format!("{i:032x}")).collect();
+        for (i, id) in ids.iter().enumerate() {
+            let mut r = record("o", "{}", i as i64);
+            r.gk_id = id.as_str().into();
+            columns.push(&r);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let tmp = columns.stage(&dir.path().join("part.parquet")).unwrap();
+        let reader = SerializedFileReader::new(File::open(&tmp).unwrap()).unwrap();
+        let group = reader.metadata().row_group(0);
+        let dictionary = |name: &str| {
+            (0..group.num_columns())
+                .map(|i| group.column(i))
+                .find(|c| c.column_path().string() == name)
+                .unwrap()
+                .dictionary_page_offset()
+                .is_some()
+        };
+        assert!(!dictionary("gk_id"));
+        assert!(dictionary("location"));
+        assert!(dictionary("event_type"));
+        let back = read_all(&tmp);
+        let gk: Vec<String> = back.iter().flat_map(|b| strings(b, "gk_id")).collect();
+        assert_eq!(gk, ids);
     }
 
     /// The array fast path truncates what it pushed when it gives up: what is pushed after
@@ -1122,5 +1117,213 @@ mod tests {
                 expected[skip..skip + take].to_vec()
             );
         }
+
+        /// Bronze's columns with statistics, written by [`BronzeColumns::stage`], carry the
+        /// same chunk statistics, column index, offset index, encodings and compression as
+        /// parquet's own writer gives the same batch (files of a few rows, without
+        /// dictionaries, and of more; `ts` values too long for exact statistics), and read
+        /// back the same.
+        #[test]
+        fn staged_bronze_metadata_matches_parquets_writer(
+            records in proptest::collection::vec(time_columns(), 1..140),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let ours = timed_columns(&records).stage(&dir.path().join("ours.parquet")).unwrap();
+            let batch = timed_columns(&records).finish().unwrap();
+            let theirs = stage_parquet(&dir.path().join("theirs.parquet"), &batch).unwrap();
+            let (ours_meta, theirs_meta) = (page_indexed(&ours), page_indexed(&theirs));
+            proptest::prop_assert_eq!(ours_meta.num_row_groups(), 1);
+            proptest::prop_assert_eq!(theirs_meta.num_row_groups(), 1);
+            let (a, b) = (ours_meta.row_group(0), theirs_meta.row_group(0));
+            for i in 0..a.num_columns() {
+                let (x, y) = (a.column(i), b.column(i));
+                let name = x.column_path().string();
+                proptest::prop_assert_eq!(x.compression(), y.compression(), "{}", name);
+                proptest::prop_assert_eq!(x.statistics(), y.statistics(), "{}", name);
+                proptest::prop_assert_eq!(
+                    x.dictionary_page_offset().is_some(),
+                    y.dictionary_page_offset().is_some(),
+                    "{}", name
+                );
+                proptest::prop_assert_eq!(
+                    x.unencoded_byte_array_data_bytes(),
+                    y.unencoded_byte_array_data_bytes(),
+                    "{}", name
+                );
+                proptest::prop_assert_eq!(
+                    ours_meta.page_index_for_row_group(0).column_index(i).cloned(),
+                    theirs_meta.page_index_for_row_group(0).column_index(i).cloned(),
+                    "{}", name
+                );
+                let (p, q) = (
+                    ours_meta.page_index_for_row_group(0).offset_index(i).unwrap().clone(),
+                    theirs_meta.page_index_for_row_group(0).offset_index(i).unwrap().clone(),
+                );
+                let rows = |o: &parquet::file::page_index::offset_index::OffsetIndexMetaData| {
+                    o.page_locations().iter().map(|l| l.first_row_index).collect::<Vec<_>>()
+                };
+                proptest::prop_assert_eq!(rows(&p), rows(&q), "{}", name);
+                proptest::prop_assert_eq!(
+                    p.unencoded_byte_array_data_bytes(),
+                    q.unencoded_byte_array_data_bytes(),
+                    "{}", name
+                );
+            }
+            proptest::prop_assert_eq!(read_all(&ours), vec![batch]);
+        }
+
+        /// Across row groups and pages cut small, each page's column index entry and each
+        /// row group's statistics are the least and greatest of its values, computed here
+        /// from the records pushed; the boundary order is what the pages' bounds show.
+        #[test]
+        fn staged_bronze_statistics_bound_each_page(
+            records in proptest::collection::vec(time_columns(), 1..90),
+            group_rows in 1usize..40,
+            page_bytes in 1usize..300,
+            page_rows in 1usize..12,
+        ) {
+            use parquet::basic::BoundaryOrder;
+            use parquet::file::page_index::column_index::ColumnIndexMetaData;
+            use parquet::file::statistics::Statistics;
+            let records: Vec<_> = records.into_iter().filter(|r| r.0.len() <= 64).collect();
+            proptest::prop_assume!(!records.is_empty());
+            let dir = tempfile::tempdir().unwrap();
+            let limits = PageLimits { bytes: page_bytes, rows: page_rows };
+            let tmp = timed_columns(&records)
+                .stage_sized(&dir.path().join("part.parquet"), Some((group_rows, limits)))
+                .unwrap();
+            let meta = page_indexed(&tmp);
+            let schema = all_events_schema();
+            let columns = ["ts", "sequence", "event_ts"].map(|n| schema.index_of(n).unwrap());
+            for (g, group) in meta.row_groups().iter().enumerate() {
+                let first = g * group_rows;
+                let rows = &records[first..first + group.num_rows() as usize];
+                for &c in &columns {
+                    // Each value as Parquet compares it: text as bytes, integers signed.
+                    let key = |r: &(String, i64, i64)| match c {
+                        2 => Err(r.0.as_bytes().to_vec()),
+                        6 => Ok(r.1),
+                        _ => Ok(r.2),
+                    };
+                    let bounds = |rows: &[(String, i64, i64)]| {
+                        let keys: Vec<_> = rows.iter().map(key).collect();
+                        (keys.iter().min().unwrap().clone(), keys.iter().max().unwrap().clone())
+                    };
+                    let (min, max) = bounds(rows);
+                    let stats = group.column(c).statistics().unwrap();
+                    proptest::prop_assert_eq!(stats.null_count_opt(), Some(0));
+                    match (stats, &min, &max) {
+                        (Statistics::ByteArray(s), Err(lo), Err(hi)) => {
+                            proptest::prop_assert_eq!(s.min_opt().unwrap().data(), &lo[..]);
+                            proptest::prop_assert_eq!(s.max_opt().unwrap().data(), &hi[..]);
+                        }
+                        (Statistics::Int64(s), Ok(lo), Ok(hi)) => {
+                            proptest::prop_assert_eq!(s.min_opt(), Some(lo));
+                            proptest::prop_assert_eq!(s.max_opt(), Some(hi));
+                        }
+                        other => proptest::prop_assert!(false, "{:?}", other),
+                    }
+                    let page_index = meta.page_index_for_row_group(g);
+                    let starts: Vec<usize> = page_index
+                        .page_locations(c)
+                        .unwrap()
+                        .iter()
+                        .map(|l| l.first_row_index as usize)
+                        .chain([rows.len()])
+                        .collect();
+                    let pages: Vec<_> = starts.windows(2).map(|w| bounds(&rows[w[0]..w[1]])).collect();
+                    let index = page_index.column_index(c).unwrap();
+                    let listed: Vec<_> = match index {
+                        ColumnIndexMetaData::BYTE_ARRAY(x) => x
+                            .min_values_iter()
+                            .zip(x.max_values_iter())
+                            .map(|(lo, hi)| (Err(lo.unwrap().to_vec()), Err(hi.unwrap().to_vec())))
+                            .collect(),
+                        ColumnIndexMetaData::INT64(x) => x
+                            .min_values_iter()
+                            .zip(x.max_values_iter())
+                            .map(|(lo, hi)| (Ok(*lo.unwrap()), Ok(*hi.unwrap())))
+                            .collect(),
+                        other => panic!("{other:?}"),
+                    };
+                    proptest::prop_assert_eq!(&listed, &pages);
+                    let rising = pages.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 <= w[1].1);
+                    let falling = pages.windows(2).all(|w| w[0].0 >= w[1].0 && w[0].1 >= w[1].1);
+                    let order = match (rising, falling) {
+                        (true, _) => BoundaryOrder::ASCENDING,
+                        (false, true) => BoundaryOrder::DESCENDING,
+                        _ => BoundaryOrder::UNORDERED,
+                    };
+                    proptest::prop_assert_eq!(index.get_boundary_order(), Some(order));
+                }
+            }
+            let back = read_all(&tmp);
+            let back: Vec<_> = back.iter().flat_map(|b| {
+                let ts = strings(b, "ts");
+                let seq = b.column_by_name("sequence").unwrap().as_any()
+                    .downcast_ref::<arrow_array::Int64Array>().unwrap().values().to_vec();
+                let at = b.column_by_name("event_ts").unwrap().as_any()
+                    .downcast_ref::<arrow_array::TimestampMicrosecondArray>().unwrap().values().to_vec();
+                (0..b.num_rows()).map(move |i| (ts[i].clone(), seq[i], at[i]))
+            }).collect();
+            proptest::prop_assert_eq!(back, records);
+        }
+    }
+
+    /// A record's `ts` text, sequence number and event time: times rising, falling and
+    /// scattered, repeated sequence numbers and any, and (rarely) `ts` text longer than
+    /// exact statistics allow.
+    fn time_columns() -> impl proptest::strategy::Strategy<Value = (String, i64, i64)> {
+        use proptest::prelude::*;
+        (
+            prop_oneof![
+                6 => "2026-1[0-2]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:00\\.[0-9]{6}",
+                2 => "\\PC{0,10}",
+                1 => "[ a-z]{60,70}",
+            ],
+            prop_oneof![0i64..4, 0i64..300, any::<i64>()],
+            prop_oneof![0i64..10, any::<i64>()],
+        )
+    }
+
+    /// Bronze columns of `records`' times (the other columns fixed).
+    fn timed_columns(records: &[(String, i64, i64)]) -> BronzeColumns {
+        let mut columns = BronzeColumns::default();
+        for (i, (ts_raw, sequence, ts)) in records.iter().enumerate() {
+            let id = format!("e{i}");
+            columns.push(&EventRef {
+                ts: *ts,
+                event_type: EventType::ALL[i % EventType::ALL.len()],
+                sequence: *sequence,
+                event_id: id.as_str().into(),
+                order_id: id.as_str().into(),
+                gk_id: "gk".into(),
+                location: "sf".into(),
+                ts_raw: ts_raw.as_str().into(),
+                body: "{}",
+                items: Vec::new(),
+            });
+        }
+        columns
+    }
+
+    /// A file's metadata with its column and offset indexes, which it must have.
+    fn page_indexed(path: &Path) -> parquet::file::metadata::ParquetMetaData {
+        use parquet::file::metadata::{PageIndexPolicy, ParquetMetaDataReader};
+        ParquetMetaDataReader::new()
+            .with_page_index_policy(PageIndexPolicy::Required)
+            .parse_and_finish(&File::open(path).unwrap())
+            .unwrap()
+    }
+
+    fn read_all(path: &Path) -> Vec<RecordBatch> {
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            File::open(path).unwrap(),
+        )
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|b| b.unwrap())
+        .collect()
     }
 }
