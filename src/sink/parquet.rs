@@ -208,7 +208,7 @@ impl BronzeColumns {
         let schema = all_events_schema();
         let columns = (0..schema.fields().len())
             .map(|i| own.get(i).to_array(schema.field(i)))
-            .collect();
+            .collect::<Result<_, _>>()?;
         Ok(RecordBatch::try_new(schema, columns)?)
     }
 
@@ -271,7 +271,8 @@ impl BronzeColumns {
         // path, exactly as it writes it.
         let ts_index = schema.index_of("ts")?;
         let arrow_ts = (own.ts.longest() > STATISTICS_MAX_BYTES)
-            .then(|| own.ts.to_array(schema.field(ts_index)));
+            .then(|| own.ts.to_array(schema.field(ts_index)))
+            .transpose()?;
         write_staged(path, |file| {
             let mut writer =
                 SerializedFileWriter::new(file, parquet_schema.root_schema_ptr(), props.clone())?;
@@ -890,12 +891,7 @@ mod tests {
         let tmp = columns.stage(&path).unwrap();
         let reader = SerializedFileReader::new(File::open(&tmp).unwrap()).unwrap();
         let group = reader.metadata().row_group(0);
-        let chunk = |name: &str| {
-            (0..group.num_columns())
-                .map(|i| group.column(i))
-                .find(|c| c.column_path().string() == name)
-                .unwrap()
-        };
+        let chunk = |name: &str| column_named(group, name);
         let stats = |name: &str| {
             chunk(name)
                 .statistics()
@@ -955,14 +951,7 @@ mod tests {
         let tmp = columns.stage(&dir.path().join("part.parquet")).unwrap();
         let reader = SerializedFileReader::new(File::open(&tmp).unwrap()).unwrap();
         let group = reader.metadata().row_group(0);
-        let dictionary = |name: &str| {
-            (0..group.num_columns())
-                .map(|i| group.column(i))
-                .find(|c| c.column_path().string() == name)
-                .unwrap()
-                .dictionary_page_offset()
-                .is_some()
-        };
+        let dictionary = |name: &str| column_named(group, name).dictionary_page_offset().is_some();
         assert!(!dictionary("gk_id"));
         assert!(dictionary("location"));
         assert!(dictionary("event_type"));
@@ -1305,6 +1294,18 @@ mod tests {
             });
         }
         columns
+    }
+
+    /// The chunk of the column `name` in `group`.
+    fn column_named<'g>(
+        group: &'g parquet::file::metadata::RowGroupMetaData,
+        name: &str,
+    ) -> &'g parquet::file::metadata::ColumnChunkMetaData {
+        group
+            .columns()
+            .iter()
+            .find(|c| c.column_path().string() == name)
+            .unwrap()
     }
 
     /// A file's metadata with its column and offset indexes, which it must have.

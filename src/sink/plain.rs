@@ -99,8 +99,21 @@ pub trait ColumnChunks {
         scratch: &mut Vec<u8>,
     ) -> Result<(Bytes, ColumnCloseResult), ParquetError>;
 
-    /// Every value, as an Arrow array of `field`'s type.
-    fn to_array(&self, field: &Field) -> ArrayRef;
+    /// Every value, as an Arrow array of `field`'s type; an error where a chunk would be one
+    /// (an oversized value), or where the text passes what an Arrow string array holds.
+    fn to_array(&self, field: &Field) -> Result<ArrayRef, ParquetError>;
+}
+
+/// `values`, `bytes` bytes of text in all, as a string array: refused past 2 GiB, where
+/// Arrow's 32-bit offsets end (building it would panic).
+fn string_array<'a>(
+    values: impl Iterator<Item = &'a str>,
+    bytes: usize,
+) -> Result<ArrayRef, ParquetError> {
+    if i32::try_from(bytes).is_err() {
+        return Err(too_large());
+    }
+    Ok(Arc::new(StringArray::from_iter_values(values)))
 }
 
 impl PlainText {
@@ -261,8 +274,11 @@ impl ColumnChunks for PlainText {
         self.plain_chunk(spec, scratch)
     }
 
-    fn to_array(&self, _: &Field) -> ArrayRef {
-        Arc::new(StringArray::from_iter_values(self.iter()))
+    fn to_array(&self, _: &Field) -> Result<ArrayRef, ParquetError> {
+        if self.oversized.is_some() {
+            return Err(oversized());
+        }
+        string_array(self.iter(), self.bytes.len() - PREFIX * self.len())
     }
 }
 
@@ -413,8 +429,12 @@ impl ColumnChunks for DictText {
         )
     }
 
-    fn to_array(&self, _: &Field) -> ArrayRef {
-        Arc::new(StringArray::from_iter_values(self.iter()))
+    fn to_array(&self, _: &Field) -> Result<ArrayRef, ParquetError> {
+        if self.dictionary.oversized.is_some() {
+            return Err(oversized());
+        }
+        let bytes = self.codes.iter().map(|&c| self.value(c).len()).sum();
+        string_array(self.iter(), bytes)
     }
 }
 
@@ -507,8 +527,8 @@ impl ColumnChunks for PlainInt {
         plain_int_chunk(&self.values[spec.rows.clone()], spec, scratch)
     }
 
-    fn to_array(&self, field: &Field) -> ArrayRef {
-        int_array(self.values.clone(), field)
+    fn to_array(&self, field: &Field) -> Result<ArrayRef, ParquetError> {
+        Ok(int_array(self.values.clone(), field))
     }
 }
 
@@ -666,8 +686,8 @@ impl ColumnChunks for DictInt {
         )
     }
 
-    fn to_array(&self, field: &Field) -> ArrayRef {
-        int_array(self.iter().collect(), field)
+    fn to_array(&self, field: &Field) -> Result<ArrayRef, ParquetError> {
+        Ok(int_array(self.iter().collect(), field))
     }
 }
 
@@ -1030,7 +1050,8 @@ mod tests {
         }
     }
 
-    /// A value too long for PLAIN's length prefix refuses the chunk only while it is kept.
+    /// A value too long for PLAIN's length prefix refuses the chunk (and the Arrow array the
+    /// Arrow path of a long `ts` writes) only while it is kept.
     /// (It is marked by hand: such a value is 2 GiB.)
     #[test]
     fn truncating_an_oversized_value_away_allows_writing() {
@@ -1040,10 +1061,13 @@ mod tests {
         text.oversized = Some(1);
         text.push("c");
         let mut scratch = Vec::new();
+        let field = Field::new("c", DataType::Utf8, false);
         assert!(text.chunk(&spec(3), &mut scratch).is_err());
+        assert!(text.to_array(&field).is_err());
         text.truncate(2);
         assert!(text.chunk(&spec(2), &mut scratch).is_err());
         text.truncate(1);
+        assert_eq!(text.to_array(&field).unwrap().len(), 1);
         let (_, close) = text.chunk(&spec(1), &mut scratch).unwrap();
         assert_eq!(close.rows_written, 1);
         text.push("d");
