@@ -204,40 +204,50 @@ impl BronzeColumns {
 
     /// The record batch, in the order appended (copying every column).
     pub fn finish(self) -> Result<RecordBatch, ParquetError> {
-        let own = self.own()?;
+        let event_type = self.event_type_column()?;
         let schema = all_events_schema();
         let columns = (0..schema.fields().len())
-            .map(|i| own.get(i).to_array(schema.field(i)))
+            .map(|i| self.column(i, &event_type).to_array(schema.field(i)))
             .collect::<Result<_, _>>()?;
         Ok(RecordBatch::try_new(schema, columns)?)
     }
 
-    /// The columns, as [`BronzeColumns::stage`] writes them.
-    fn own(self) -> Result<OwnColumns, ParquetError> {
+    /// `event_type` as [`BronzeColumns::stage`] writes it: its codes are the types'
+    /// discriminants (the run's counters read the types themselves, so they are kept as such).
+    fn event_type_column(&self) -> Result<DictText, ParquetError> {
         if self.tally {
             return Err(ParquetError::Tally);
         }
-        let event_type = DictText::from_codes(
+        Ok(DictText::from_codes(
             EventType::ALL.iter().map(|t| t.as_str()),
             self.event_type.iter().map(|&t| t as u32).collect(),
-        );
-        Ok(OwnColumns {
-            event_id: self.event_id,
-            event_type,
-            ts: self.ts,
-            gk_id: self.gk_id,
-            location: self.location,
-            order_id: self.order_id,
-            sequence: self.sequence,
-            body: self.body,
-            event_ts: self.event_ts,
-        })
+        ))
+    }
+
+    /// The column at index `i` of [`all_events_schema`], each kept as Parquet stores it while
+    /// the reader fills it, so that [`BronzeColumns::stage`] encodes it without the Arrow
+    /// writer: through it, copying each value into its page buffers, hashing dictionary values
+    /// and comparing for statistics value by value was ~10% of a replay's instructions besides
+    /// the compression itself.
+    fn column<'a>(&'a self, i: usize, event_type: &'a DictText) -> &'a dyn ColumnChunks {
+        match i {
+            0 => &self.event_id,
+            1 => event_type,
+            2 => &self.ts,
+            3 => &self.gk_id,
+            4 => &self.location,
+            5 => &self.order_id,
+            6 => &self.sequence,
+            7 => &self.body,
+            8 => &self.event_ts,
+            _ => panic!("all_events has 9 columns, not {}", i + 1),
+        }
     }
 
     /// Writes the bronze file of these records under the hidden temp name of `path`, as
     /// [`stage_parquet`] would write [`BronzeColumns::finish`]'s batch (but for dictionary
     /// order and page cuts), and returns that name. The columns are encoded without the
-    /// Arrow writer ([`OwnColumns`]), with [`writer_properties`]' compression, dictionaries
+    /// Arrow writer ([`BronzeColumns::column`]), with [`writer_properties`]' compression, dictionaries
     /// and statistics; but `ts` when a value is too long for exact statistics.
     pub fn stage(self, path: &Path) -> Result<std::path::PathBuf, ParquetError> {
         self.stage_sized(path, None)
@@ -251,7 +261,7 @@ impl BronzeColumns {
         sizes: Option<(usize, PageLimits)>,
     ) -> Result<std::path::PathBuf, ParquetError> {
         let rows = self.len();
-        let own = self.own()?;
+        let event_type = self.event_type_column()?;
         let schema = all_events_schema();
         let mut props = writer_properties(&schema, rows);
         add_encoded_arrow_schema_to_metadata(&schema, &mut props);
@@ -270,8 +280,8 @@ impl BronzeColumns {
         // Parquet's writer truncates longer min/max values; such (hostile) text takes its
         // path, exactly as it writes it.
         let ts_index = schema.index_of("ts")?;
-        let arrow_ts = (own.ts.longest() > STATISTICS_MAX_BYTES)
-            .then(|| own.ts.to_array(schema.field(ts_index)))
+        let arrow_ts = (self.ts.longest() > STATISTICS_MAX_BYTES)
+            .then(|| self.ts.to_array(schema.field(ts_index)))
             .transpose()?;
         write_staged(path, |file| {
             let mut writer =
@@ -308,7 +318,7 @@ impl BronzeColumns {
                         statistics: props.statistics_enabled(&path) != EnabledStatistics::None,
                         dictionary: props.dictionary_enabled(&path),
                     };
-                    let (bytes, close) = own.get(i).chunk(&spec, &mut scratch)?;
+                    let (bytes, close) = self.column(i, &event_type).chunk(&spec, &mut scratch)?;
                     row_group.append_column(&bytes, close)?;
                 }
                 row_group.close()?;
@@ -333,40 +343,6 @@ thread_local! {
 
 /// Largest [`SCRATCH`] kept (pages of huge records need more, once).
 const SCRATCH_KEEP: usize = 4 << 20;
-
-/// A bronze file's columns, each kept as Parquet stores it while the reader fills it, so
-/// that [`BronzeColumns::stage`] encodes them without the Arrow writer: through it, copying
-/// each value into its page buffers, hashing dictionary values and comparing for statistics
-/// value by value was ~10% of a replay's instructions besides the compression itself.
-struct OwnColumns {
-    event_id: PlainText,
-    event_type: DictText,
-    ts: PlainText,
-    gk_id: DictText,
-    location: DictText,
-    order_id: PlainText,
-    sequence: DictInt,
-    body: PlainText,
-    event_ts: PlainInt,
-}
-
-impl OwnColumns {
-    /// The column at index `i` of [`all_events_schema`].
-    fn get(&self, i: usize) -> &dyn ColumnChunks {
-        match i {
-            0 => &self.event_id,
-            1 => &self.event_type,
-            2 => &self.ts,
-            3 => &self.gk_id,
-            4 => &self.location,
-            5 => &self.order_id,
-            6 => &self.sequence,
-            7 => &self.body,
-            8 => &self.event_ts,
-            _ => panic!("all_events has 9 columns, not {}", i + 1),
-        }
-    }
-}
 
 /// Schema of `silver_order_items` files (`order_day` is the partition directory).
 pub fn silver_order_items_schema() -> SchemaRef {
